@@ -1,0 +1,78 @@
+"""The one console script, ``anatomy-vlm``.
+
+Subcommand groups register themselves through an ``add_parser(subparsers)`` function in their
+own module and are imported lazily, so ``anatomy-vlm kg …``, ``report parse`` and
+``data phantom`` never import torch.
+
+Bad input (any :class:`anatomy_vlm.errors.AnatomyVLMError` or :class:`kg.errors.KGError`)
+exits with status 2 and one line on stderr; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (subcommand, module that defines add_parser, help line)
+_GROUPS = [
+    ("kg", "kg.cli", "query and export the anatomy knowledge graph"),
+    ("data", "anatomy_vlm.data.cli", "phantom generation and dataset tools"),
+    ("report", "anatomy_vlm.report.cli", "report grounding"),
+    ("quickstart", "anatomy_vlm.quickstart", "run the embedded default end to end"),
+]
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="anatomy-vlm", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, module, help_line in _GROUPS:
+        if wanted is not None and wanted != name:
+            # Register a placeholder so `--help` lists it without importing the module.
+            sub.add_parser(name, help=help_line, add_help=False)
+            continue
+        importlib.import_module(module).add_parser(sub, name=name, help=help_line)
+    return parser
+
+
+def _version() -> str:
+    from anatomy_vlm import __version__
+
+    return f"anatomy-vlm {__version__}"
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from anatomy_vlm.errors import AnatomyVLMError
+    from kg.errors import KGError
+
+    return (AnatomyVLMError, KGError, FileNotFoundError, PermissionError, IsADirectoryError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as err:
+        if args.debug:
+            raise
+        print(f"anatomy-vlm: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
