@@ -1,0 +1,47 @@
+"""Real chest-radiograph dataset loaders, one module per dataset, behind one registry.
+
+``open_dataset(name, root, **kw)`` returns a map-style dataset of
+:class:`anatomy_vlm.data.types.CXRSample`; ``kw`` are those of
+:class:`anatomy_vlm.data.datasets.base.CXRDataset` plus the dataset's own. The policies every
+loader applies (bad input, uncertainty, splits, frontal views) are declared in
+:mod:`.base` and :mod:`.labels`. Modules are imported on first use (torch stays off light paths).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from anatomy_vlm.errors import DataError
+
+__all__ = ["DATASETS", "open_dataset", "dataset_names"]
+
+DATASETS: dict[str, str] = {
+    "mimic": "anatomy_vlm.data.datasets.mimic:MimicImaGenome",
+    "phantom": "anatomy_vlm.data.datasets.mimic:MimicImaGenome",
+    "chexpert": "anatomy_vlm.data.datasets.chexpert:CheXpert",
+    "nih": "anatomy_vlm.data.datasets.nih:ChestXray14",
+    "rsna": "anatomy_vlm.data.datasets.rsna:RSNAPneumonia",
+    "siim": "anatomy_vlm.data.datasets.siim:SIIMPneumothorax",
+    "vindr": "anatomy_vlm.data.datasets.vindr:VinDrCXR",
+    "padchest": "anatomy_vlm.data.datasets.padchest:PadChest",
+    "openi": "anatomy_vlm.data.datasets.openi:OpenI",
+}
+_ALIASES = {"mimic-cxr": "mimic", "imagenome": "mimic", "chest-imagenome": "mimic",
+            "chestx-ray14": "nih", "chestxray14": "nih", "vinbigdata": "vindr",
+            "vindr-cxr": "vindr", "siim-acr": "siim", "open-i": "openi", "iu-xray": "openi"}
+
+
+def dataset_names() -> list[str]:
+    """Registered dataset names."""
+    return sorted(DATASETS)
+
+
+def open_dataset(name: str, root: str | Path, **kwargs: Any):
+    """Open dataset ``name`` (see :data:`DATASETS`) at ``root``; DataError on unknown names."""
+    key = _ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+    module, cls = DATASETS[key].split(":")
+    return getattr(importlib.import_module(module), cls)(root, **kwargs)

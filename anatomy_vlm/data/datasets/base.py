@@ -1,0 +1,337 @@
+"""The dataset interface every loader implements, and the policies they all apply.
+
+Bad-input policy (``policy=``, the same for every loader):
+
+- ``"skip"`` (default): a malformed CSV row, a missing image file, or a corrupt / truncated /
+  undecodable image is skipped with a counted warning (the first few are logged by file name,
+  the rest only counted). Images are probed at load (cheap structural check: JPEG end marker,
+  PNG IEND, DICOM parse + pixel-data length) when ``verify`` is True, or when it is None and the
+  dataset has at most ``VERIFY_AUTO_MAX`` images; an image that still fails to decode in
+  ``__getitem__`` is counted and ``None`` is returned, which :func:`collate` drops.
+- ``"strict"``: the first such problem raises :class:`anatomy_vlm.errors.DataError`.
+
+Either way one summary line is logged (INFO) at load, e.g.
+``mimic: kept 180 images, skipped 3 (2 missing file, 1 corrupt image)``; it is also
+``dataset.report.summary()``.
+
+16-bit PNGs and MONOCHROME1 DICOMs are not bad input: :mod:`anatomy_vlm.data.io` reads them.
+
+Splits are patient level. A dataset's own split is used where it has one; otherwise
+:func:`hash_split` assigns each patient by a salted sha256 of its id. Split names are
+normalised to ``train`` / ``valid`` / ``test``. Frontal-view filtering (``frontal_only=True``,
+default) keeps PA and AP films.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import logging
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from anatomy_vlm.errors import DataError
+
+if TYPE_CHECKING:
+    from anatomy_vlm.data.types import CXRSample
+    from kg.sets import NamedSet
+
+log = logging.getLogger("anatomy_vlm.data")
+
+__all__ = [
+    "ImageRecord",
+    "LoadReport",
+    "CXRDataset",
+    "hash_split",
+    "normalise_split",
+    "is_frontal",
+    "read_csv_rows",
+    "resolve_set",
+    "VERIFY_AUTO_MAX",
+]
+
+VERIFY_AUTO_MAX = 5000
+_FRONTAL = {"PA", "AP", "POSTEROANTERIOR", "ANTEROPOSTERIOR", "FRONTAL", "AP_HORIZONTAL",
+            "AP_SUPINE", "AP SUPINE", "AP UPRIGHT"}
+_SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "validate": "valid",
+                  "validation": "valid", "val": "valid", "dev": "valid", "test": "test"}
+
+
+def normalise_split(name: str) -> str:
+    """``validate`` / ``val`` / ``validation`` -> ``valid``; raises DataError on unknown names."""
+    key = str(name).strip().lower()
+    if key not in _SPLIT_ALIASES:
+        raise DataError(f"unknown split {name!r} (expected train, valid or test)")
+    return _SPLIT_ALIASES[key]
+
+
+def is_frontal(view: str) -> bool:
+    """True for PA / AP films (DICOM ViewPosition, CheXpert Frontal, PadChest Projection)."""
+    return str(view).strip().upper() in _FRONTAL
+
+
+def hash_split(
+    subject_id: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), salt: str = "anatomy-vlm"
+) -> str:
+    """Deterministic patient-level split from a salted sha256 of the patient id."""
+    digest = hashlib.sha256(f"{salt}:{subject_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < fractions[0]:
+        return "train"
+    return "valid" if u < fractions[0] + fractions[1] else "test"
+
+
+def resolve_set(kind: str, value: str | NamedSet) -> NamedSet:
+    """A NamedSet from its name (``region``: cig29 …; ``finding``: core …) or as given."""
+    if not isinstance(value, str):
+        return value
+    from kg.sets import finding_set, region_set
+
+    return region_set(value) if kind == "region" else finding_set(value)
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    """Plain, gzip (by magic bytes, whatever the suffix) or zip (first .csv inside)."""
+    with open(path, "rb") as handle:
+        magic = handle.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    if magic == b"PK":
+        archive = zipfile.ZipFile(path)
+        names = [n for n in archive.namelist() if n.endswith(".csv")]
+        if not names:
+            raise DataError(f"{path.name}: zip holds no .csv")
+        return io.TextIOWrapper(archive.open(names[0]), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def read_csv_rows(
+    path: Path, report: LoadReport, *, required: Sequence[str] = (), delimiter: str = ","
+) -> Iterator[dict[str, str]]:
+    """Rows of a CSV (plain, .gz or .zip) as dicts with stripped header names.
+
+    A row with too few or too many fields, or an empty required field, counts as
+    ``malformed row`` (skipped, or DataError under the strict policy).
+    """
+    if not path.is_file():
+        raise DataError(f"missing file: {path.name}")
+    try:
+        with _open_text(path) as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = [h.strip() for h in next(reader, [])]
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}")
+            width = len(header)
+            # trailing unnamed header columns (NIH BBox_List's ",,,") may be absent in rows
+            named = max((i + 1 for i, h in enumerate(header) if h), default=0)
+            for line, fields in enumerate(reader, start=2):
+                if not fields:
+                    continue
+                extra = fields[width:]
+                row = dict(zip(header, fields[:width], strict=False))
+                if len(fields) < named or any(x.strip() for x in extra) or any(
+                    not row.get(c, "").strip() for c in required
+                ):
+                    report.skip("malformed row", f"{path.name}:{line}")
+                    continue
+                yield row
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path.name}: unreadable CSV ({type(err).__name__})") from None
+
+
+@dataclass
+class LoadReport:
+    """What a loader kept and skipped, by reason. ``policy`` "skip" counts, "strict" raises."""
+
+    name: str
+    policy: str = "skip"
+    kept: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    max_logged: int = 5
+
+    def skip(self, reason: str, detail: str) -> None:
+        """Count one skipped item (raise DataError under the strict policy)."""
+        if self.policy == "strict":
+            raise DataError(f"{self.name}: {reason}: {detail}")
+        self.skipped[reason] += 1
+        if sum(self.skipped.values()) <= self.max_logged:
+            log.warning("%s: skipped (%s): %s", self.name, reason, detail)
+
+    def summary(self) -> str:
+        total = sum(self.skipped.values())
+        text = f"{self.name}: kept {self.kept} images, skipped {total}"
+        if total:
+            text += " (" + ", ".join(f"{n} {r}" for r, n in sorted(self.skipped.items())) + ")"
+        return text
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image of an index, before its pixels are read. ``extra`` holds loader-specific data."""
+
+    image_path: Path
+    image_id: str
+    study_id: str
+    subject_id: str
+    view: str
+    split: str
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+class CXRDataset(torch.utils.data.Dataset):
+    """Map-style dataset of :class:`CXRSample`; subclasses implement ``_index`` and ``_labels``.
+
+    Common keyword arguments of every loader:
+        split: ``train`` / ``valid`` / ``test`` (aliases accepted) or None for all.
+        region_set / finding_set: names or NamedSets (default ``cig29`` / ``core``).
+        policy: bad-input policy ``skip`` | ``strict`` (module docstring).
+        uncertainty: ``ignore`` | ``ones`` | ``zeros`` (see ``labels.UncertaintyPolicy``).
+        frontal_only: keep PA/AP films only (default True).
+        image_size: resize every image to this square size (boxes and masks follow).
+        transform: a callable ``CXRSample -> CXRSample`` applied last (e.g. ``hflip``).
+        verify: probe image files at load (None = when at most ``VERIFY_AUTO_MAX`` images).
+        crosswalk: ``(vocabulary, label) -> [(ontology_id, match)]``; default the KG's.
+        limit: keep at most this many images (after filtering), for quick runs.
+    """
+
+    source = "base"
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        split: str | None = None,
+        region_set: str | NamedSet = "cig29",
+        finding_set: str | NamedSet = "core",
+        policy: str = "skip",
+        uncertainty: str = "ignore",
+        frontal_only: bool = True,
+        image_size: int | None = None,
+        transform: Callable[[CXRSample], CXRSample] | None = None,
+        verify: bool | None = None,
+        crosswalk: Callable[[str, str], list[tuple[str, str]]] | None = None,
+        limit: int | None = None,
+    ) -> None:
+        if policy not in {"skip", "strict"}:
+            raise DataError(f"unknown bad-input policy {policy!r} (skip or strict)")
+        self.root = Path(root)
+        if not self.root.exists():
+            raise DataError(f"{self.source}: dataset root does not exist: {self.root.name}")
+        self.split = normalise_split(split) if split else None
+        self.region_set = resolve_set("region", region_set)
+        self.finding_set = resolve_set("finding", finding_set)
+        self.uncertainty = uncertainty
+        self.frontal_only = frontal_only
+        self.image_size = image_size
+        self.transform = transform
+        self.crosswalk = crosswalk
+        self.report = LoadReport(name=self.source, policy=policy)
+        self._mappers: dict[str, Any] = {}
+        records = [r for r in self._index() if self._wanted(r)]
+        if limit is not None:
+            records = records[:limit]
+        if verify or (verify is None and len(records) <= VERIFY_AUTO_MAX):
+            records = self._verified(records)
+        self.records: list[ImageRecord] = records
+        self.report.kept = len(records)
+        log.info(self.report.summary())
+
+    # -- subclass hooks -------------------------------------------------------------
+    def _index(self) -> Iterator[ImageRecord]:
+        raise NotImplementedError
+
+    def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:
+        raise NotImplementedError
+
+    def _read(self, record: ImageRecord) -> np.ndarray:
+        from anatomy_vlm.data.io import read_image
+
+        return read_image(record.image_path)
+
+    # -- shared machinery -----------------------------------------------------------
+    def _wanted(self, record: ImageRecord) -> bool:
+        if self.frontal_only and not is_frontal(record.view):
+            return False
+        return self.split is None or record.split == self.split
+
+    def _verified(self, records: list[ImageRecord]) -> list[ImageRecord]:
+        from anatomy_vlm.data.io import probe_image
+
+        kept = []
+        for record in records:
+            problem = probe_image(record.image_path)
+            if problem is None:
+                kept.append(record)
+            else:
+                self.report.skip(problem, record.image_path.name)
+        return kept
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> CXRSample | None:
+        from anatomy_vlm.data.types import resize
+
+        record = self.records[index]
+        try:
+            sample = self._build(record, self._read(record))
+        except DataError as err:
+            reason = "missing file" if "missing" in str(err) else "corrupt image"
+            self.report.skip(reason, record.image_path.name)
+            return None
+        if self.image_size:
+            sample = resize(sample, self.image_size)
+        return self.transform(sample) if self.transform else sample
+
+    def empty_targets(self, height: int, width: int) -> dict[str, torch.Tensor]:
+        """NaN boxes / labels and false masks for the chosen sets (R x 4, R x F, F)."""
+        r, f = len(self.region_set.ids), len(self.finding_set.ids)
+        return {
+            "boxes": torch.full((r, 4), float("nan")),
+            "region_labels": torch.full((r, f), float("nan")),
+            "region_uncertain": torch.zeros((r, f), dtype=torch.bool),
+            "image_labels": torch.full((f,), float("nan")),
+            "image_uncertain": torch.zeros((f,), dtype=torch.bool),
+        }
+
+    def make_sample(self, record: ImageRecord, image: np.ndarray, **fields: Any) -> CXRSample:
+        """A :class:`CXRSample` for ``record``: NaN targets unless given in ``fields``."""
+        from anatomy_vlm.data.types import CXRSample
+
+        targets = self.empty_targets(*image.shape[-2:])
+        targets.update(fields)
+        return CXRSample(
+            image=torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None],
+            image_id=record.image_id,
+            study_id=record.study_id,
+            subject_id=record.subject_id,
+            view=record.view,
+            region_set=self.region_set,
+            finding_set=self.finding_set,
+            source=self.source,
+            split=record.split,
+            **targets,
+        )
+
+    def mapper(self, vocabulary: str):
+        """A :class:`LabelMapper` from ``vocabulary`` onto this dataset's finding set."""
+        from anatomy_vlm.data.datasets.labels import LabelMapper
+
+        if vocabulary not in self._mappers:
+            self._mappers[vocabulary] = LabelMapper(
+                vocabulary=vocabulary,
+                finding_ids=self.finding_set.ids,
+                crosswalk=self.crosswalk,
+                policy=self.uncertainty,
+            )
+        return self._mappers[vocabulary]

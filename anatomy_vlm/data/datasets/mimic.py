@@ -1,0 +1,228 @@
+"""MIMIC-CXR-JPG + Chest ImaGenome loader (also reads the embedded phantom, same layout).
+
+Three roots, each defaulting to ``root`` (the phantom keeps everything under one folder):
+
+- ``root``: MIMIC-CXR-JPG: ``files/p1X/p1XXXXXXX/sNNNNNNNN/<dicom_id>.jpg`` and
+  ``mimic-cxr-2.0.0-{metadata,split,chexpert}.csv[.gz]``;
+- ``reports_root``: MIMIC-CXR reports ``files/p1X/p1XXXXXXX/sNNNNNNNN.txt``;
+- ``imagenome_root``: Chest ImaGenome: ``scene_graph/<dicom_id>_SceneGraph.json`` (also found
+  under ``silver_dataset/scene_graph/`` and the doubled ``scene_graph/scene_graph/``) and
+  ``silver_dataset/splits/{train,valid,test}.csv``.
+
+Splits (``split_source``): ``imagenome`` (ImaGenome's own split files; images they do not list
+are left out), ``mimic`` (``mimic-cxr-2.0.0-split.csv``, "validate" -> "valid"), or ``auto``
+(default: ImaGenome's when present, else MIMIC's). Views from metadata ``ViewPosition``.
+
+Targets per image:
+
+- region boxes and ``[R, F]`` labels from the scene graph (see :mod:`.imagenome`); when the
+  image is a resized copy (its size differs from metadata Rows/Columns) boxes are scaled;
+- image labels from the CheXpert CSV (per study; 1 / 0 / -1 / blank under the declared
+  uncertainty policy) through the ``chexpert`` crosswalk; findings the CSV leaves unknown are
+  set positive when a scene-graph region is positive;
+- sentences: scene-graph phrases grounded to their regions; without a scene graph, the report's
+  sentences, ungrounded;
+- masks: ``masks/<dicom_id>/<name>.png`` when present (the phantom writes them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, normalise_split, read_csv_rows
+from anatomy_vlm.data.datasets.chexpert import chexpert_values
+from anatomy_vlm.data.datasets.imagenome import parse_scene_graph, read_scene_graph
+from anatomy_vlm.data.types import CXRSample, GroundedSentence
+from anatomy_vlm.errors import DataError
+
+__all__ = ["MimicImaGenome", "find_table"]
+
+def find_table(folder: Path, stem: str) -> Path | None:
+    """``folder/stem.csv.gz`` or ``folder/stem.csv``, whichever exists."""
+    for suffix in (".csv.gz", ".csv"):
+        if (folder / f"{stem}{suffix}").is_file():
+            return folder / f"{stem}{suffix}"
+    return None
+
+
+def study_folder(subject_id: str, study_id: str) -> Path:
+    return Path("files") / f"p{subject_id[:2]}" / f"p{subject_id}" / f"s{study_id}"
+
+
+class MimicImaGenome(CXRDataset):
+    """MIMIC-CXR-JPG + Chest ImaGenome. Keyword arguments as :class:`CXRDataset`, plus
+    ``reports_root``, ``imagenome_root``, ``split_source`` (module docstring) and
+    ``no_finding_negative`` (see :func:`chexpert_values`)."""
+
+    source = "mimic"
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        reports_root: str | Path | None = None,
+        imagenome_root: str | Path | None = None,
+        split_source: str = "auto",
+        no_finding_negative: bool = False,
+        **kwargs,
+    ) -> None:
+        self.no_finding_negative = no_finding_negative
+        self.reports_root = Path(reports_root or root)
+        self.imagenome_root = Path(imagenome_root or root)
+        if split_source not in {"auto", "imagenome", "mimic"}:
+            raise DataError(f"mimic: unknown split_source {split_source!r}")
+        self.split_source = split_source
+        super().__init__(root, **kwargs)
+
+    # -- index ------------------------------------------------------------------------
+    def _scene_graph_dir(self) -> Path | None:
+        base = self.imagenome_root
+        for folder in (base / "scene_graph" / "scene_graph", base / "scene_graph",
+                       base / "silver_dataset" / "scene_graph"):
+            if folder.is_dir():
+                return folder
+        return None
+
+    def _imagenome_splits(self) -> dict[str, str] | None:
+        folder = self.imagenome_root / "silver_dataset" / "splits"
+        files = {name: folder / f"{name}.csv" for name in ("train", "valid", "test")}
+        if not any(p.is_file() for p in files.values()):
+            return None
+        splits: dict[str, str] = {}
+        for name, path in files.items():
+            if path.is_file():
+                for row in read_csv_rows(path, self.report, required=("dicom_id",)):
+                    splits[row["dicom_id"].strip()] = name
+        return splits
+
+    def _mimic_splits(self) -> dict[str, str]:
+        path = find_table(self.root, "mimic-cxr-2.0.0-split")
+        if path is None:
+            raise DataError("mimic: mimic-cxr-2.0.0-split.csv(.gz) not found and no ImaGenome splits")
+        splits = {}
+        for row in read_csv_rows(path, self.report, required=("dicom_id", "split")):
+            try:
+                splits[row["dicom_id"].strip()] = normalise_split(row["split"])
+            except DataError:
+                self.report.skip("malformed row", f"{path.name}: split {row['split']!r}")
+        return splits
+
+    def _splits(self) -> dict[str, str]:
+        if self.split_source in {"auto", "imagenome"}:
+            found = self._imagenome_splits()
+            if found is not None:
+                return found
+            if self.split_source == "imagenome":
+                raise DataError("mimic: silver_dataset/splits/*.csv not found")
+        return self._mimic_splits()
+
+    def _chexpert(self) -> dict[tuple[str, str], dict[str, float]]:
+        path = find_table(self.root, "mimic-cxr-2.0.0-chexpert")
+        table: dict[tuple[str, str], dict[str, float]] = {}
+        if path is None:
+            return table
+        for row in read_csv_rows(path, self.report, required=("subject_id", "study_id")):
+            try:
+                values = chexpert_values(row, no_finding_negative=self.no_finding_negative)
+            except ValueError:
+                self.report.skip("malformed row", f"{path.name}: study {row['study_id']}")
+                continue
+            table[(row["subject_id"].strip(), row["study_id"].strip())] = values
+        return table
+
+    def _index(self) -> Iterator[ImageRecord]:
+        meta = find_table(self.root, "mimic-cxr-2.0.0-metadata")
+        if meta is None:
+            raise DataError("mimic: mimic-cxr-2.0.0-metadata.csv(.gz) not found")
+        splits = self._splits()
+        self._labels = self._chexpert()
+        graphs = self._scene_graph_dir()
+        required = ("dicom_id", "subject_id", "study_id")
+        for row in read_csv_rows(meta, self.report, required=required):
+            dicom_id, subject, study = (row[c].strip() for c in required)
+            split = splits.get(dicom_id)
+            folder = study_folder(subject, study)
+            graph = graphs / f"{dicom_id}_SceneGraph.json" if graphs else None
+            yield ImageRecord(
+                image_path=self.root / folder / f"{dicom_id}.jpg",
+                image_id=dicom_id,
+                study_id=study,
+                subject_id=subject,
+                view=row.get("ViewPosition", "").strip(),
+                split=split or "",
+                extra={
+                    "scene_graph": graph if graph is not None and graph.is_file() else None,
+                    "report": self.reports_root / folder.with_suffix(".txt"),
+                    "rows": _int_or_none(row.get("Rows")),
+                    "columns": _int_or_none(row.get("Columns")),
+                },
+            )
+
+    # -- sample -----------------------------------------------------------------------
+    def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:
+        height, width = image.shape
+        fields: dict = {}
+        region_pos = None
+        if record.extra["scene_graph"] is not None:
+            rows, cols = record.extra["rows"], record.extra["columns"]
+            scale = (width / cols if cols else 1.0, height / rows if rows else 1.0)
+            targets = parse_scene_graph(
+                read_scene_graph(record.extra["scene_graph"]),
+                region_ids=self.region_set.ids,
+                mapper=self.mapper("chest_imagenome"),
+                width=width,
+                height=height,
+                scale=scale,
+            )
+            fields.update(
+                boxes=torch.from_numpy(targets.boxes),
+                region_labels=torch.from_numpy(targets.region_labels),
+                region_uncertain=torch.from_numpy(targets.region_uncertain),
+                sentences=targets.sentences,
+            )
+            region_pos = (targets.region_labels == 1).any(axis=0)
+        else:
+            fields["sentences"] = self._report_sentences(record.extra["report"])
+        labels, uncertain = self.mapper("chexpert").map(
+            self._labels.get((record.subject_id, record.study_id), {})
+        )
+        if region_pos is not None:
+            fill = np.isnan(labels) & ~uncertain & region_pos
+            labels[fill] = 1.0
+        fields["image_labels"] = torch.from_numpy(labels)
+        fields["image_uncertain"] = torch.from_numpy(uncertain)
+        fields["masks"] = self._masks(record.image_id, (height, width))
+        return self.make_sample(record, image, **fields)
+
+    def _report_sentences(self, path: Path) -> list[GroundedSentence]:
+        if not path.is_file():
+            return []
+        text = path.read_text(encoding="utf-8", errors="replace")
+        text = re.sub(r"\b[A-Z ]+:", " ", text)  # drop section headers (FINDINGS:, IMPRESSION:)
+        parts = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
+        return [GroundedSentence(text=p.strip()) for p in parts if p.strip()]
+
+    def _masks(self, dicom_id: str, shape: tuple[int, int]) -> dict[str, torch.Tensor]:
+        folder = self.root / "masks" / dicom_id
+        if not folder.is_dir():
+            return {}
+        from anatomy_vlm.data.io import read_image
+
+        masks = {}
+        for path in sorted(folder.glob("*.png")):
+            mask = read_image(path) > 0.5
+            if mask.shape == shape:
+                masks[path.stem] = torch.from_numpy(mask)
+        return masks
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(float(text)) if text not in (None, "") else None
+    except ValueError:
+        return None

@@ -1,0 +1,127 @@
+"""Open-I / Indiana University chest X-ray loader (``NLMCXR_reports.tgz`` XML + PNGs).
+
+Reports: ``<reports>/ecgen-radiology/*.xml`` or the archive ``NLMCXR_reports.tgz`` itself
+(``reports=``, default: whichever is under ``root``), parsed by ``kg.sources.openi`` (the KG's
+own reader, reused here). Images: ``parentImage/@id`` + ``.png`` (or ``.jpg``) under
+``root/NLMCXR_png/``, ``root/images/`` or ``root/``.
+
+- View: ``View Position`` of ``nlmcxr_dicom_metadata.csv[.gz]`` (column ``imageid``); only
+  these two columns are read (the file holds DICOM header fields, identifiers included, which
+  are never read). Without a view an image is not frontal and frontal filtering drops it.
+- Image labels: MeSH ``major`` headings through the ``openi_mesh`` crosswalk; ``normal``
+  reports are negative for every finding; in an indexed report a finding not named is 0
+  (declared: MeSH indexing lists the abnormal findings); ``No Indexing`` reports stay NaN.
+- Region labels: a heading's finding is positive at the regions its anatomy / side qualifiers
+  name (crosswalk + :func:`located_regions`).
+- Sentences: FINDINGS then IMPRESSION split into sentences, ungrounded.
+- Splits: each report is one patient study with no patient key: :func:`hash_split` of the report id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
+from anatomy_vlm.data.datasets.labels import kg_crosswalk, located_regions
+from anatomy_vlm.data.datasets.mimic import find_table
+from anatomy_vlm.data.types import CXRSample, GroundedSentence
+from anatomy_vlm.errors import DataError
+
+__all__ = ["OpenI"]
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
+class OpenI(CXRDataset):
+    """Open-I. Keyword arguments as :class:`CXRDataset`, plus ``reports`` (folder or .tgz)."""
+
+    source = "openi"
+
+    def __init__(self, root: str | Path, *, reports: str | Path | None = None, **kwargs) -> None:
+        self.reports_path = Path(reports) if reports else None
+        super().__init__(root, **kwargs)
+
+    def _reports(self):
+        from kg.errors import KGError
+        from kg.sources.openi import iter_reports, parse_report
+
+        path = self.reports_path
+        if path is None:
+            candidates = [self.root / "ecgen-radiology", self.root / "NLMCXR_reports.tgz"]
+            path = next((c for c in candidates if c.exists()), None)
+        if path is None or not path.exists():
+            raise DataError("openi: neither ecgen-radiology/ nor NLMCXR_reports.tgz found")
+        if path.is_file():
+            try:
+                yield from iter_reports(path)
+            except KGError as err:
+                raise DataError(f"openi: {err}") from None
+            return
+        for xml in sorted(path.glob("*.xml")):
+            try:
+                yield parse_report(xml.read_bytes())
+            except KGError:
+                self.report.skip("malformed report", xml.name)
+
+    def _views(self) -> dict[str, str]:
+        path = find_table(self.root, "nlmcxr_dicom_metadata")
+        if path is None:
+            return {}
+        return {row["imageid"].strip(): row.get("View Position", "").strip()
+                for row in read_csv_rows(path, self.report, required=("imageid",))}
+
+    def _image_path(self, image_id: str) -> Path:
+        for folder in (self.root / "NLMCXR_png", self.root / "images", self.root):
+            for suffix in (".png", ".jpg"):
+                if (folder / f"{image_id}{suffix}").is_file():
+                    return folder / f"{image_id}{suffix}"
+        return self.root / "NLMCXR_png" / f"{image_id}.png"
+
+    def _index(self) -> Iterator[ImageRecord]:
+        views = self._views()
+        for report in self._reports():
+            if not report.report_id:
+                self.report.skip("malformed report", "report without uId")
+                continue
+            for image_id in report.image_ids:
+                yield ImageRecord(
+                    image_path=self._image_path(image_id),
+                    image_id=image_id,
+                    study_id=report.report_id,
+                    subject_id=report.report_id,
+                    view=views.get(image_id, ""),
+                    split=hash_split(report.report_id),
+                    extra={"report": report},
+                )
+
+    def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:
+        report = record.extra["report"]
+        mapper = self.mapper("openi_mesh")
+        lookup = self.crosswalk or kg_crosswalk()
+        fields = self.empty_targets(*image.shape)
+        rows = {rid: i for i, rid in enumerate(self.region_set.ids)}
+        headings = [term.heading for term in report.mesh_terms]
+        labels, uncertain = mapper.map({h: 1.0 for h in headings})
+        if "No Indexing" not in headings:
+            labels[np.isnan(labels) & ~uncertain] = 0.0
+        for term in report.mesh_terms:
+            anatomy = [t for q in term.qualifiers for t, m in lookup("openi_mesh", q)
+                       if m in {"exact", "broad", "narrow"}]
+            for rid in located_regions(anatomy, self.region_set.ids):
+                for column in mapper.positives(term.heading):
+                    fields["region_labels"][rows[rid], column] = 1.0
+        text = " ".join(t for t in (report.findings, report.impression) if t)
+        return self.make_sample(
+            record, image,
+            image_labels=torch.from_numpy(labels),
+            image_uncertain=torch.from_numpy(uncertain),
+            region_labels=fields["region_labels"],
+            sentences=[GroundedSentence(text=s) for s in _sentences(text)],
+        )

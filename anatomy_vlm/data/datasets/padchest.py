@@ -1,0 +1,131 @@
+"""PadChest loader (``PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz`` + PNGs).
+
+List literals are parsed by ``kg.sources.padchest.parse_list`` (the KG's own reader, reused
+here: bare ``nan`` dropped, terms stripped); a row whose literal does not parse is malformed.
+One label record per ``StudyID`` (several images share one report; the first row wins). Each image row of the CSV is read for its ``ImageID``, ``ImageDir``,
+``Projection`` and ``PatientID`` (PadChest's pseudonymous patient key, a CSV column, not a
+DICOM header).
+
+- Images ``<root>/<ImageDir>/<ImageID>`` (or ``<root>/images/<ImageID>``, ``<root>/<ImageID>``):
+  16-bit PNGs, scaled by their bit depth (:mod:`anatomy_vlm.data.io`).
+- Frontal views: ``Projection`` PA, AP, AP_horizontal.
+- Image labels: the study's ``Labels`` through the ``padchest_labels`` crosswalk; PadChest
+  lists every finding its report states, so a finding not listed is 0 (declared), unless a
+  narrow match left it uncertain.
+- Region labels: per report sentence, each finding is positive at the regions its ``loc …``
+  terms name (``padchest_localizations`` crosswalk, side + site combined by
+  :func:`located_regions`); sentences keep those links (text = the sentence's terms, since
+  the report text is stemmed Spanish).
+- Splits: :func:`hash_split` of PatientID (patient level).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
+from anatomy_vlm.data.datasets.labels import kg_crosswalk, located_regions
+from anatomy_vlm.data.types import CXRSample, GroundedSentence
+from anatomy_vlm.errors import DataError
+
+__all__ = ["PadChest"]
+
+CSV_NAME = "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz"
+
+
+class PadChest(CXRDataset):
+    """PadChest. Keyword arguments as :class:`CXRDataset`, plus ``csv`` (path of the labels CSV,
+    default ``root/`` + the official name)."""
+
+    source = "padchest"
+
+    def __init__(self, root: str | Path, *, csv: str | Path | None = None, **kwargs) -> None:
+        self.csv_path = Path(csv) if csv else Path(root) / CSV_NAME
+        super().__init__(root, **kwargs)
+
+    def _image_path(self, image_dir: str, image_id: str) -> Path:
+        for candidate in (self.root / image_dir / image_id, self.root / "images" / image_id,
+                          self.root / image_id):
+            if candidate.is_file():
+                return candidate
+        return self.root / image_dir / image_id
+
+    def _study(self, row: dict[str, str]) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+        """(labels, sentences) of a row, parsed by kg's PadChest reader (ValueError if bad)."""
+        from kg.sources.padchest import parse_list
+
+        labels = tuple(dict.fromkeys(t for t in parse_list(row.get("Labels")) if isinstance(t, str)))
+        raw = parse_list(row.get("LabelsLocalizationsBySentence"))
+        if any(isinstance(s, list) for s in raw):
+            sentences = tuple(tuple(t for t in s if isinstance(t, str)) for s in raw if isinstance(s, list))
+        else:  # model-labelled studies: one flat list, sentence boundaries lost
+            sentences = (tuple(t for t in raw if isinstance(t, str)),) if raw else ()
+        return labels, sentences
+
+    def _index(self) -> Iterator[ImageRecord]:
+        if not self.csv_path.is_file():
+            raise DataError(f"padchest: labels CSV not found: {self.csv_path.name}")
+        studies: dict[str, tuple | None] = {}
+        required = ("ImageID", "StudyID", "PatientID")
+        for row in read_csv_rows(self.csv_path, self.report, required=required):
+            study_id = row["StudyID"].strip()
+            if study_id not in studies:  # several images share one report: first row wins
+                try:
+                    studies[study_id] = self._study(row)
+                except ValueError:
+                    studies[study_id] = None
+            study = studies[study_id]
+            if study is None:
+                self.report.skip("malformed row", f"{self.csv_path.name}: {row['ImageID'].strip()}")
+                continue
+            if not study[0]:
+                self.report.skip("unlabelled study", row["ImageID"].strip())
+                continue
+            image_id = row["ImageID"].strip()
+            yield ImageRecord(
+                image_path=self._image_path(row.get("ImageDir", "").strip(), image_id),
+                image_id=image_id,
+                study_id=study_id,
+                subject_id=row["PatientID"].strip(),
+                view=row.get("Projection", "").strip(),
+                split=hash_split(row["PatientID"].strip()),
+                extra={"labels": study[0], "sentences": study[1]},
+            )
+
+    def _regions(self, localizations: tuple[str, ...]) -> list[str]:
+        lookup = self.crosswalk or kg_crosswalk()
+        ids = [t for loc in localizations for t, m in lookup("padchest_localizations", loc)
+               if m in {"exact", "broad", "narrow"}]
+        return located_regions(ids, self.region_set.ids)
+
+    def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:
+        mapper = self.mapper("padchest_labels")
+        labels, uncertain = mapper.map({label: 1.0 for label in record.extra["labels"]})
+        labels[np.isnan(labels) & ~uncertain] = 0.0
+        fields = self.empty_targets(*image.shape)
+        region_labels = fields["region_labels"]
+        rows = {rid: i for i, rid in enumerate(self.region_set.ids)}
+        sentences = []
+        for terms in record.extra["sentences"]:
+            findings = [t for t in terms if not t.startswith("loc ")]
+            locs = tuple(t for t in terms if t.startswith("loc "))
+            regions = self._regions(locs) if locs else []
+            positive = [self.finding_set.ids[c] for f in findings for c in mapper.positives(f)]
+            for rid in regions:
+                for fid in positive:
+                    region_labels[rows[rid], self.finding_set.ids.index(fid)] = 1.0
+            sentences.append(GroundedSentence(
+                text=", ".join(terms), region_ids=tuple(regions),
+                finding_ids=tuple(dict.fromkeys(positive)),
+            ))
+        return self.make_sample(
+            record, image,
+            image_labels=torch.from_numpy(labels),
+            image_uncertain=torch.from_numpy(uncertain),
+            region_labels=region_labels,
+            sentences=sentences,
+        )

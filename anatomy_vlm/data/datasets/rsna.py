@@ -1,0 +1,110 @@
+"""RSNA Pneumonia Detection Challenge loader (Kaggle 2018).
+
+Files: ``stage_2_train_labels.csv`` (also ``.csv.zip`` / ``kaggle_stage_2_train_labels.csv.zip``):
+``patientId, x, y, width, height, Target``, one row per box and one row with empty box fields
+for a negative image; DICOMs ``stage_2_train_images/<patientId>.dcm``; optional
+``stage_2_detailed_class_info.csv`` and the DICOM-header extract (``ViewPosition`` per
+``patientId``, used for the view without opening every DICOM).
+
+``patientId`` is the challenge's per-image de-identified key (the file stem), used as both image
+and subject id; each image is its own patient, so the hash split is patient level. Boxes are
+(x, y, w, h) in the 1024 frame, scaled to the returned image. ``Target`` is read as the
+``Lung Opacity`` label of the ``rsna`` crosswalk (1 / 0). A row whose Target disagrees with
+another row of the same image is malformed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
+from anatomy_vlm.data.types import CXRSample
+from anatomy_vlm.errors import DataError
+
+__all__ = ["RSNAPneumonia"]
+
+FRAME = 1024.0
+LABEL = "Lung Opacity"
+_LABEL_FILES = ("stage_2_train_labels.csv", "stage_2_train_labels.csv.zip",
+                "kaggle_stage_2_train_labels.csv.zip", "stage_1_train_labels.csv")
+_HEADER_FILES = ("kaggle_stage_2_train_images_dicom_headers.csv.gz",
+                 "stage_2_train_images_dicom_headers.csv")
+
+
+class RSNAPneumonia(CXRDataset):
+    """RSNA Pneumonia. Keyword arguments as :class:`CXRDataset`, plus ``images_dir``."""
+
+    source = "rsna"
+
+    def __init__(self, root: str | Path, *, images_dir: str = "stage_2_train_images", **kwargs) -> None:
+        self.images_dir = images_dir
+        super().__init__(root, **kwargs)
+
+    def _views(self) -> dict[str, str]:
+        path = next((self.root / n for n in _HEADER_FILES if (self.root / n).is_file()), None)
+        if path is None:
+            return {}
+        views = {}
+        for row in read_csv_rows(path, self.report, required=("Filename",)):
+            views[Path(row["Filename"].strip()).stem] = row.get("ViewPosition", "").strip()
+        return views
+
+    def _index(self) -> Iterator[ImageRecord]:
+        path = next((self.root / n for n in _LABEL_FILES if (self.root / n).is_file()), None)
+        if path is None:
+            raise DataError("rsna: stage_2_train_labels.csv not found")
+        targets: dict[str, float] = {}
+        boxes: dict[str, list[list[float]]] = {}
+        bad: set[str] = set()
+        for row in read_csv_rows(path, self.report, required=("patientId", "Target")):
+            pid = row["patientId"].strip()
+            try:
+                target = float(row["Target"])
+                box = [float(row[c]) for c in ("x", "y", "width", "height")] if target == 1 else None
+            except (KeyError, ValueError):
+                bad.add(pid)
+                continue
+            if targets.setdefault(pid, target) != target:
+                bad.add(pid)
+            if box is not None:
+                boxes.setdefault(pid, []).append(box)
+        for pid in sorted(bad):
+            self.report.skip("malformed row", f"{path.name}: {pid}")
+        views = self._views()
+        for pid, target in targets.items():
+            if pid in bad:
+                continue
+            yield ImageRecord(
+                image_path=self.root / self.images_dir / f"{pid}.dcm",
+                image_id=pid,
+                study_id=pid,
+                subject_id=pid,
+                view=views.get(pid) or "FRONTAL",
+                split=hash_split(pid),
+                extra={"target": target, "boxes": boxes.get(pid, [])},
+            )
+
+    def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:
+        mapper = self.mapper("rsna")
+        labels, uncertain = mapper.map({LABEL: record.extra["target"]})
+        height, width = image.shape
+        scale = np.array([width, height, width, height]) / FRAME
+        columns = mapper.box_columns(LABEL)
+        found_boxes, found_labels = [], []
+        for x, y, w, h in record.extra["boxes"]:
+            box = np.clip(np.array([x, y, x + w, y + h]) * scale, 0, [width, height, width, height])
+            for column in columns:
+                found_boxes.append(box)
+                found_labels.append(column)
+        return self.make_sample(
+            record,
+            image,
+            image_labels=torch.from_numpy(labels),
+            image_uncertain=torch.from_numpy(uncertain),
+            finding_boxes=torch.tensor(np.array(found_boxes).reshape(-1, 4), dtype=torch.float32),
+            finding_box_labels=torch.tensor(found_labels, dtype=torch.long),
+        )

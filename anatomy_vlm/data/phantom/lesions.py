@@ -1,0 +1,375 @@
+"""Finding renderers: each core finding changes the canvas (mostly by replacing lung air with
+fluid or tissue, so the silhouette sign and hidden vessels follow by themselves) and returns
+its mask. Severity 0 = subtle … 1 = obvious; size, density and extent grow with it.
+
+Devices live in :mod:`devices`; geometry-changing findings (cardiomegaly, lobar collapse,
+large effusion, mediastinal widening) first adjust the patient in :func:`adjust_patient`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from anatomy_vlm.data.phantom import fields as F
+from anatomy_vlm.data.phantom.anatomy import CM, Patient
+
+if TYPE_CHECKING:
+    from anatomy_vlm.data.phantom.render import Canvas
+
+DEVICES = ("endotracheal_tube", "enteric_tube", "central_venous_catheter", "pacemaker")
+CORE = ("lung_opacity", "consolidation", "pleural_effusion", "pneumothorax", "cardiomegaly", "nodule",
+        "mass", "atelectasis", "pulmonary_edema", "hilar_enlargement", "mediastinal_widening",
+        "rib_fracture", "clavicle_fracture", *DEVICES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LesionSpec:
+    """What to draw. ``finding``: core id; ``severity`` in [0, 1]; ``side``: "left" | "right" |
+    None (bilateral or midline); ``region``: cig36 id to centre it in (None = renderer's choice);
+    ``params``: finding-specific overrides (e.g. ``lobe``, ``tip_cm_above_carina``)."""
+
+    finding: str
+    severity: float = 0.5
+    side: str | None = None
+    region: str | None = None
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class RenderedLesion:
+    """A drawn finding: mask bool [H, W], box (x1, y1, x2, y2) px or None when the mask is
+    empty, ``params`` what was drawn (size_cm, lobe, silhouette, ...), ``tip`` (x, y) px for
+    devices."""
+
+    spec: LesionSpec
+    mask: np.ndarray
+    box: tuple[int, int, int, int] | None
+    params: dict = field(default_factory=dict)
+    tip: tuple[float, float] | None = None
+
+
+def box_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Tight (x1, y1, x2, y2) of a bool mask, exclusive ends; None when empty."""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1] + 1), int(rows[-1] + 1)
+
+
+def _sides(spec: LesionSpec) -> tuple[int, ...]:
+    return {"right": (0,), "left": (1,)}.get(spec.side or "", (0, 1))
+
+
+def adjust_patient(p: Patient, specs: Sequence[LesionSpec]) -> Patient:
+    """Geometry changes: cardiomegaly (CTR), lobar collapse (raised dome, hilum, shift toward),
+    large effusion (shift away), mediastinal widening (upper mediastinal width)."""
+    for spec in specs:
+        sev = float(np.clip(spec.severity, 0, 1))
+        if spec.finding == "cardiomegaly":
+            base = 0.56 if p.view == "AP" else 0.52
+            p = p.with_(ctr=max(p.ctr, base + 0.16 * sev))
+        elif spec.finding == "atelectasis" and sev >= 0.55:
+            side = _sides(spec)[0]
+            lift = (0.8 + 1.6 * sev) * CM
+            raise_dome = list(p.extras.get("raise_dome", (0.0, 0.0)))
+            raise_dome[side] += lift
+            hil = list(p.hilum_t)
+            hil[side] += 0.6 * lift / p.lung_height
+            p = p.with_(extras={**p.extras, "raise_dome": tuple(raise_dome)}, hilum_t=tuple(hil),
+                        rotation=p.rotation + (-1 if side == 0 else 1) * 0.8 * sev)
+        elif spec.finding == "pleural_effusion" and sev > 0.8 and spec.side in ("left", "right"):
+            p = p.with_(rotation=p.rotation + (1 if spec.side == "right" else -1) * 2.0 * (sev - 0.8) / 0.2)
+        elif spec.finding == "mediastinal_widening":
+            p = p.with_(mediastinum_cm=max(p.mediastinum_cm, 8.5 + 4.0 * sev))
+    return p
+
+
+def _pick_point(cv: Canvas, spec: LesionSpec, side: int, rng: np.random.Generator,
+                margin_cm: float = 1.0) -> tuple[float, float]:
+    """A point inside ``spec.region`` (or the lung of ``side``), ``margin_cm`` inside the lung."""
+    inner = cv.lung_d[side] > margin_cm * cv.lay.cm
+    win = None
+    if spec.region is not None and cv.regions is not None and spec.region in cv.regions:
+        y0, x0, sub = cv.regions.window(spec.region)
+        cand = sub & inner[y0:y0 + sub.shape[0], x0:x0 + sub.shape[1]]
+        if cand.any():
+            win = (y0, x0, cand)
+    if win is None:
+        mask = inner if inner.any() else cv.lungs[side]
+        win = (0, 0, mask)
+    ys, xs = np.nonzero(win[2][::2, ::2])
+    if ys.size == 0:
+        return cv.lay.points["right_hilum" if side == 0 else "left_hilum"]
+    k = int(rng.integers(ys.size))
+    return float(win[1] + 2 * xs[k] + 1), float(win[0] + 2 * ys[k] + 1)
+
+
+def _fill(cv: Canvas, density: np.ndarray, win=None) -> None:
+    """Replace lung air by fluid/tissue: air *= 1 − density (density float [0, 1])."""
+    if win is None:
+        cv.air *= 1.0 - density
+    else:
+        cv.air[win] *= 1.0 - density
+
+
+def _blob(cv: Canvas, c: tuple[float, float], radius: float, rng: np.random.Generator,
+          *, rough: float, edge: float) -> np.ndarray:
+    """float [S, S] irregular blob: 1 inside, soft edge of ``edge`` px, boundary noise ``rough``."""
+    cols, rows = F.grid(cv.size)
+    d = np.hypot(cols - c[0], rows - c[1]) / radius
+    noise = F.lowpass_noise(rng, cv.size, max(int(cv.size / (0.6 * radius + 1)), 3))
+    return F.ramp(1.0 - d + rough * noise, edge / radius)
+
+
+def _airspace(cv: Canvas, spec: LesionSpec, rng: np.random.Generator, *, dense: bool) -> tuple[np.ndarray, dict]:
+    """Consolidation (dense, homogeneous, air bronchograms) or patchy lung opacity."""
+    sev = float(np.clip(spec.severity, 0, 1))
+    side = _sides(spec)[0] if spec.side else int(rng.integers(2))
+    cm = cv.lay.cm
+    lobe = spec.params.get("lobe")
+    if lobe is None and dense and spec.region in (None, f"{'right' if side == 0 else 'left'}_lower_lung_zone"):
+        lobe = str(rng.choice(["rml", "rll"] if side == 0 else ["lingula", "lll"]))
+    if lobe in ("rml", "lingula"):  # against the heart border: effaces it
+        h0, h1 = cv.lay.levels["heart_top"], cv.lay.levels["heart_bottom"]
+        y = h0 + 0.55 * (h1 - h0)
+        x = cv.lay.heart_a[int(y)] - 1.0 * cm if side == 0 else cv.lay.heart_b[int(y)] + 1.0 * cm
+        c = (float(x), float(y))
+    elif lobe in ("rll", "lll"):  # on the dome: effaces the hemidiaphragm
+        dx, dy = cv.lay.points["right_dome" if side == 0 else "left_dome"]
+        c = (dx, dy - 1.5 * cm)
+    else:
+        c = _pick_point(cv, spec, side, rng)
+    radius = (2.2 + 3.5 * sev) * cm
+    blob = _blob(cv, c, radius, rng, rough=0.35 if dense else 0.6, edge=(0.8 if dense else 1.6) * cm)
+    blob *= F.ramp(cv.lung_d[side], 0.3 * cm)
+    amount = (0.55 + 0.42 * sev) if dense else (0.3 + 0.4 * sev)
+    if not dense:
+        blob *= np.clip(0.75 + 0.5 * F.lowpass_noise(rng, cv.size, 20), 0, 1)
+    density = amount * blob
+    if dense and sev > 0.25:  # air bronchograms: bronchi stay aerated inside the consolidation
+        hx, hy = cv.lay.points["right_hilum" if side == 0 else "left_hilum"]
+        ang = np.arctan2(c[1] - hy, c[0] - hx) + rng.normal(0, 0.15, 3)
+        x, y, w = F.tree_points((hx, hy), ang, 0.45 * np.hypot(c[0] - hx, c[1] - hy) + 1, 0.3 * cm, rng, levels=4)
+        br = np.clip(F.splat(cv.size, x, y, np.ones_like(w), 0.5 * cm / 2.5), 0, None)
+        br = np.clip(br / (br.max() + 1e-6) * 3.0, 0, 1) * (blob > 0.6)
+        density = density * (1.0 - 0.6 * br)
+    _fill(cv, density)
+    params = {"size_cm": round(2 * radius / cm, 1), "side": "right" if side == 0 else "left"}
+    if lobe:
+        params["lobe"] = lobe
+        params["silhouette"] = {"rml": "right_heart_border", "lingula": "left_heart_border",
+                                "rll": "right_hemidiaphragm", "lll": "left_hemidiaphragm"}[lobe]
+    return (blob > 0.5) & cv.lungs[side], params
+
+
+def _effusion(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    sev = float(np.clip(spec.severity, 0, 1))
+    cols, rows = F.grid(cv.size)
+    cm = cv.lay.cm
+    mask = np.zeros((cv.size, cv.size), bool)
+    for side in _sides(spec):
+        name = "right" if side == 0 else "left"
+        cpx, cpy = cv.lay.points[f"{name}_cp"]
+        dome_y = cv.lay.points[f"{name}_dome"][1]
+        mx = float(np.median(cv.lay.mid_x))
+        lateral = np.clip((cols - mx) / (cpx - mx), 0, 1)  # 0 medial … 1 at the chest wall
+        # small: fluid only in the costophrenic recess (blunting); large: up the hemithorax
+        level = cpy - (0.8 + 2.5 * sev) * cm - max(sev - 0.3, 0) * 0.5 * (cpy - cv.lay.levels["lung_top"])
+        level = min(level, cpy - 0.6 * cm)
+        meniscus = level - (1.0 + 3.0 * sev) * cm * lateral ** 2
+        fluid = F.ramp(rows - meniscus, (0.5 + 1.0 * sev) * cm) * F.ramp(cv.lung_d[side] + 2 * cm, 1.0)
+        fluid *= cv.lungs[side] | (rows > min(dome_y, level))
+        _fill(cv, np.clip(fluid, 0, 1) * (0.8 + 0.2 * sev))
+        cv.att += 0.04 * fluid * (rows > dome_y) * (np.abs(cols - cpx) < 6 * cm)
+        mask |= (fluid > 0.5) & cv.lungs[side]
+    return mask, {"meniscus": bool(sev > 0.3), "blunting_only": bool(sev <= 0.3)}
+
+
+def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    sev = float(np.clip(spec.severity, 0, 1))
+    side = _sides(spec)[0] if spec.side else int(rng.integers(2))
+    cols, rows = F.grid(cv.size)
+    cm, lay = cv.lay.cm, cv.lay
+    lung = cv.lungs[side]
+    wall = (cols - lay.lung_a[side][:, None]) if side == 0 else (lay.lung_b[side][:, None] - cols)
+    top = lay.levels["lung_top"]
+    height = lay.levels["lung_bottom"] - top
+    outer = np.minimum(wall, (rows - top) * 1.1)
+    depth = (0.6 + 4.5 * sev) * cm * np.clip(1.15 - (rows - top) / (height * (0.5 + 0.5 * sev)), 0.0, 1.0)
+    space = lung & (outer < depth)
+    line = F.ramp(0.09 * cm + 0.03 * cm * cv.size / 256 - np.abs(outer - depth), 0.06 * cm) * lung * (depth > 0.2 * cm)
+    cv.vessel_keep *= ~space
+    cv.air = np.where(space, np.maximum(cv.air, 1.0) * 1.06, cv.air)
+    cv.air0 = np.where(space, cv.air, cv.air0)
+    cv.att += 0.16 * line
+    return space, {"side": "right" if side == 0 else "left", "depth_cm": round(float(depth.max() / cm), 1)}
+
+
+def _round(cv: Canvas, spec: LesionSpec, rng: np.random.Generator, *, mass: bool) -> tuple[np.ndarray, dict]:
+    sev = float(np.clip(spec.severity, 0, 1))
+    side = _sides(spec)[0] if spec.side else int(rng.integers(2))
+    cm = cv.lay.cm
+    diam = (3.3 + 4.5 * sev) if mass else (0.6 + 2.3 * sev)
+    diam = float(spec.params.get("size_cm", diam))
+    c = _pick_point(cv, spec, side, rng, margin_cm=diam / 2 + 0.3)
+    r = diam / 2 * cm
+    blob = _blob(cv, c, r, rng, rough=0.25 if mass else 0.05, edge=max(0.15 * cm, 0.8))
+    density = (0.55 + 0.4 * sev) * blob
+    _fill(cv, density)
+    calcified = bool(spec.params.get("calcified", False))
+    cv.att += (0.25 if calcified else 0.03) * blob
+    return blob > 0.5, {"size_cm": round(diam, 1), "side": "right" if side == 0 else "left"}
+
+
+def _atelectasis(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    sev = float(np.clip(spec.severity, 0, 1))
+    side = _sides(spec)[0] if spec.side else int(rng.integers(2))
+    cm, lay, s = cv.lay.cm, cv.lay, cv.size
+    name = "right" if side == 0 else "left"
+    dx, dy = lay.points[f"{name}_dome"]
+    mask = np.zeros((s, s), bool)
+    if sev < 0.55:  # plate-like (discoid) bands above the dome
+        for _ in range(1 + int(sev * 4)):
+            y = dy - rng.uniform(1.5, 4.5) * cm
+            x = dx + rng.uniform(-2.5, 2.5) * cm
+            half = rng.uniform(1.8, 3.2) * cm
+            tilt = rng.uniform(-0.15, 0.15) * half
+            win, d = F.capsule((s, s), (x - half, y - tilt), (x + half, y + tilt), (0.18 + 0.25 * sev) * cm, soft=0.25 * cm)
+            d = d * cv.lungs[side][win]
+            _fill(cv, (0.6 + 0.35 * sev) * d, win)
+            mask[win] |= d > 0.5
+        return mask, {"kind": "plate", "side": name}
+    # lower lobe collapse: dense triangle behind the heart / on the dome, volume loss
+    cols, rows = F.grid(s)
+    mx = float(np.median(lay.mid_x))
+    hx, hy = lay.points[f"{name}_hilum"]
+    frac = np.clip((rows - hy) / max(dy - hy, 1.0), 0, 1)
+    edge = mx + (1 if side else -1) * (1.0 + 5.0 * sev) * cm * frac
+    tri = F.ramp(((cols - edge) * (-1 if side else 1)) + 0.0, 0.6 * cm) * (rows > hy) * cv.lungs[side]
+    tri = tri * F.ramp(np.abs(cols - mx) - 0.5 * cm, 0.5 * cm)
+    _fill(cv, 0.9 * tri)
+    return (tri > 0.5), {"kind": "lobar", "side": name, "lobe": "rll" if side == 0 else "lll",
+                         "volume_loss": True}
+
+
+def _edema(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    sev = float(np.clip(spec.severity, 0, 1))
+    cols, rows = F.grid(cv.size)
+    cm, lay, s = cv.lay.cm, cv.lay, cv.size
+    haze = np.zeros((s, s), np.float32)
+    for name in ("right_hilum", "left_hilum"):
+        hx, hy = lay.points[name]
+        sx, sy = (3.0 + 3.5 * sev) * cm, (3.5 + 3.0 * sev) * cm
+        haze += np.exp(-(((cols - hx) / sx) ** 2 + ((rows - hy) / sy) ** 2))
+    lungs = cv.lungs[0] | cv.lungs[1]
+    haze = np.clip(haze, 0, 1) * lungs * np.clip(0.8 + 0.4 * F.lowpass_noise(rng, s, 16), 0, 1.2)
+    _fill(cv, np.clip((0.15 + 0.55 * sev) * haze, 0, 0.95))
+    gain = np.ones((s, s), np.float32)  # cephalisation: upper-zone vessels as big as lower
+    gain += (0.3 + 0.9 * sev) * F.ramp(cv.zone_levels["zone_upper_mid"] - rows, 3 * cm)
+    cv.vessel_gain = gain
+    if sev > 0.25:  # Kerley B: short horizontal lines at the lateral bases
+        for side, name in ((0, "right"), (1, "left")):
+            cpx, cpy = lay.points[f"{name}_cp"]
+            inward = 1.0 if side == 0 else -1.0
+            for _ in range(int(3 + 8 * sev)):
+                y = cpy - rng.uniform(1.0, 6.0) * cm
+                x0 = cpx + inward * rng.uniform(0.0, 0.4) * cm
+                win, d = F.capsule((s, s), (x0, y), (x0 + inward * rng.uniform(1.0, 2.0) * cm, y), 0.05 * cm + 0.4, soft=0.5)
+                cv.att[win] += 0.1 * d * cv.lungs[side][win]
+    return (haze * (0.15 + 0.55 * sev) > 0.12) & lungs, {"bilateral": True, "kerley_b": bool(sev > 0.25)}
+
+
+def _hilar(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    sev = float(np.clip(spec.severity, 0, 1))
+    s, cm = cv.size, cv.lay.cm
+    mask = np.zeros((s, s), bool)
+    for side in _sides(spec):
+        hx, hy = cv.lay.points["right_hilum" if side == 0 else "left_hilum"]
+        out = -1.0 if side == 0 else 1.0
+        for k in range(4):  # lobulated nodes along the hilum
+            c = (hx + out * rng.uniform(0.2, 1.0 + sev) * cm, hy + (k - 1.5) * (0.9 + 0.6 * sev) * cm)
+            r = (0.6 + 1.0 * sev) * cm * rng.uniform(0.75, 1.15)
+            win, d = F.disk((s, s), c, (r, r * rng.uniform(0.8, 1.2)), soft=0.35 * cm)
+            _fill(cv, (0.35 + 0.45 * sev) * d, win)
+            mask[win] |= d > 0.5
+    return mask, {"lobulated": True}
+
+
+def _widening(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    s, cm, lay = cv.size, cv.lay.cm, cv.lay
+    top, h_top = lay.levels["lung_top"], lay.levels["heart_top"]
+    width = cv.patient.mediastinum_cm * cm
+    mx = float(np.median(lay.mid_x)) + 0.4 * cm
+    c = (mx, 0.5 * (top + h_top) + 1 * cm)
+    win, d = F.disk((s, s), c, (width / 2, 0.5 * (h_top - top) + 1.5 * cm), soft=0.8 * cm)
+    before = cv.air[win] > 0.15
+    _fill(cv, d, win)
+    mask = np.zeros((s, s), bool)
+    mask[win] = (d > 0.5) & before
+    return mask, {"width_cm": round(cv.patient.mediastinum_cm, 1)}
+
+
+def _rib_fracture(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    sev = float(np.clip(spec.severity, 0, 1))
+    side = _sides(spec)[0] if spec.side else int(rng.integers(2))
+    rm, cm = cv.ribs, cv.lay.cm
+    u = int(spec.params.get("rib", rng.integers(4, 10)))
+    xq = rng.uniform(0.55, 0.9)
+    bx = rm.mid + (-1 if side == 0 else 1) * xq * rm.half_w
+    by = rm.level(u) + rm.lift * (-2.0 * xq + 3.0 * xq ** 4)
+    step = (0.05 + 0.35 * sev) * (1 if rng.random() < 0.5 else -1)
+    cv.rib_breaks.append((u, bx, by, step, side))
+    if spec.params.get("healing", sev > 0.85):
+        win, d = F.disk((cv.size, cv.size), (bx, by), (1.0 * cm, 0.8 * cm), soft=0.3 * cm)
+        cv.att[win] += 0.08 * d
+    win, d = F.disk((cv.size, cv.size), (bx, by), (1.2 * cm, 1.2 * cm), soft=0.1)
+    mask = np.zeros((cv.size, cv.size), bool)
+    mask[win] = d > 0.3
+    return mask, {"rib": u, "side": "right" if side == 0 else "left", "displaced": bool(abs(step) > 0.2)}
+
+
+def _clavicle_fracture(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    sev = float(np.clip(spec.severity, 0, 1))
+    side = _sides(spec)[0] if spec.side else int(rng.integers(2))
+    cm, lay = cv.lay.cm, cv.lay
+    mx, my = lay.points["clavicle_r" if side == 0 else "clavicle_l"]
+    length = 0.40 * (lay.levels["thorax_x2"] - lay.levels["thorax_x1"]) + 2.0 * cm
+    bx = mx + (-1 if side == 0 else 1) * rng.uniform(0.35, 0.65) * length
+    yc, _ = F.clavicle_centre(lay, cv.patient, side, np.array([bx], np.float32))
+    cv.clavicle_breaks.append((side, bx, (0.1 + 0.9 * sev) * cm * (1 if rng.random() < 0.6 else -1)))
+    win, d = F.disk((cv.size, cv.size), (bx, float(yc[0])), (1.3 * cm, 1.3 * cm), soft=0.1)
+    mask = np.zeros((cv.size, cv.size), bool)
+    mask[win] = d > 0.3
+    return mask, {"side": "right" if side == 0 else "left", "third": "middle"}
+
+
+_DRAW = {
+    "lung_opacity": lambda cv, s, r: _airspace(cv, s, r, dense=False),
+    "consolidation": lambda cv, s, r: _airspace(cv, s, r, dense=True),
+    "pleural_effusion": _effusion, "pneumothorax": _pneumothorax,
+    "nodule": lambda cv, s, r: _round(cv, s, r, mass=False),
+    "mass": lambda cv, s, r: _round(cv, s, r, mass=True),
+    "atelectasis": _atelectasis, "pulmonary_edema": _edema, "hilar_enlargement": _hilar,
+    "mediastinal_widening": _widening, "rib_fracture": _rib_fracture,
+    "clavicle_fracture": _clavicle_fracture,
+    "cardiomegaly": lambda cv, s, r: (cv.heart > 0.5, {"ctr": round(cv.patient.ctr, 3)}),
+}
+
+
+def draw_lesions(cv: Canvas, specs: Sequence[LesionSpec]) -> list[RenderedLesion | None]:
+    """Draw every non-device finding onto ``cv``; devices get a placeholder (None) for
+    :func:`devices.draw_devices`. Unknown findings raise ValueError."""
+    out: list[RenderedLesion | None] = []
+    for spec in specs:
+        if spec.finding in DEVICES:
+            out.append(None)
+            continue
+        if spec.finding not in _DRAW:
+            raise ValueError(f"the phantom cannot render finding {spec.finding!r}; core: {CORE}")
+        mask, params = _DRAW[spec.finding](cv, spec, cv.rng)
+        out.append(RenderedLesion(spec=spec, mask=mask, box=box_of(mask), params=params))
+    return out

@@ -1,0 +1,196 @@
+"""Label vocabularies the phantom writes in: CheXpert columns, Chest ImaGenome attributes, KG nouns.
+
+Maps go from ontology finding ids (what the report parser emits) to the target vocabulary,
+through the KG's crosswalks (``kg.crosswalk("chexpert", column)``,
+``kg.crosswalk("chest_imagenome", label)``) and ``is_a`` ancestors, with a built-in table for the
+core findings when the KG gives nothing (recorded in :attr:`LabelMaps.source`). Built once in the
+parent process and handed to workers as plain data.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from anatomy_vlm.data.phantom.writer import CHEXPERT_COLUMNS
+
+__all__ = ["IMAGENOME_VOCABULARY", "LabelMaps", "build_label_maps"]
+
+# Chest ImaGenome attribute vocabulary (KNOWLEDGE_SOURCES.md §1.3), category → labels.
+IMAGENOME_VOCABULARY: dict[str, tuple[str, ...]] = {
+    "anatomicalfinding": (
+        "lung opacity", "airspace opacity", "consolidation", "infiltration", "atelectasis",
+        "linear/patchy atelectasis", "lobar/segmental collapse", "pulmonary edema/hazy opacity",
+        "vascular congestion", "vascular redistribution", "increased reticular markings/ild pattern",
+        "pleural effusion", "costophrenic angle blunting", "pleural/parenchymal scarring",
+        "bronchiectasis", "enlarged cardiac silhouette", "mediastinal displacement",
+        "mediastinal widening", "enlarged hilum", "tortuous aorta", "vascular calcification",
+        "pneumomediastinum", "pneumothorax", "hydropneumothorax", "lung lesion",
+        "mass/nodule (not otherwise specified)", "multiple masses/nodules", "calcified nodule",
+        "superior mediastinal mass/enlargement", "rib fracture", "clavicle fracture",
+        "spinal fracture", "hyperaeration", "cyst/bullae", "elevated hemidiaphragm",
+        "diaphragmatic eventration (benign)", "sub-diaphragmatic air", "subcutaneous air", "hernia",
+        "scoliosis", "spinal degenerative changes", "shoulder osteoarthritis", "bone lesion",
+    ),
+    "disease": (
+        "pneumonia", "fluid overload/heart failure", "copd/emphysema", "granulomatous disease",
+        "interstitial lung disease", "goiter", "lung cancer", "aspiration", "alveolar hemorrhage",
+        "pericardial effusion",
+    ),
+    "tubesandlines": (
+        "chest tube", "mediastinal drain", "pigtail catheter", "endotracheal tube",
+        "tracheostomy tube", "picc", "ij line", "chest port", "subclavian line",
+        "swan-ganz catheter", "intra-aortic balloon pump", "enteric tube",
+    ),
+    "device": ("sternotomy wires", "cabg grafts", "aortic graft/repair", "prosthetic valve",
+               "cardiac pacer and wires"),
+}
+
+_BUILTIN_IMAGENOME: dict[str, tuple[tuple[str, str], ...]] = {
+    "lung_opacity": (("anatomicalfinding", "lung opacity"),),
+    "consolidation": (("anatomicalfinding", "consolidation"), ("anatomicalfinding", "lung opacity")),
+    "pleural_effusion": (("anatomicalfinding", "pleural effusion"),),
+    "pneumothorax": (("anatomicalfinding", "pneumothorax"),),
+    "cardiomegaly": (("anatomicalfinding", "enlarged cardiac silhouette"),),
+    "nodule": (("anatomicalfinding", "mass/nodule (not otherwise specified)"), ("anatomicalfinding", "lung lesion")),
+    "mass": (("anatomicalfinding", "mass/nodule (not otherwise specified)"), ("anatomicalfinding", "lung lesion")),
+    "atelectasis": (("anatomicalfinding", "atelectasis"),),
+    "pulmonary_edema": (("anatomicalfinding", "pulmonary edema/hazy opacity"),),
+    "hilar_enlargement": (("anatomicalfinding", "enlarged hilum"),),
+    "mediastinal_widening": (("anatomicalfinding", "mediastinal widening"),),
+    "rib_fracture": (("anatomicalfinding", "rib fracture"),),
+    "clavicle_fracture": (("anatomicalfinding", "clavicle fracture"),),
+    "endotracheal_tube": (("tubesandlines", "endotracheal tube"),),
+    "enteric_tube": (("tubesandlines", "enteric tube"),),
+    "central_venous_catheter": (("tubesandlines", "ij line"),),
+    "pacemaker": (("device", "cardiac pacer and wires"),),
+}
+_BUILTIN_CHEXPERT: dict[str, tuple[str, ...]] = {
+    "atelectasis": ("Atelectasis",), "cardiomegaly": ("Cardiomegaly",),
+    "consolidation": ("Consolidation",), "pulmonary_edema": ("Edema",),
+    "mediastinal_widening": ("Enlarged Cardiomediastinum",), "rib_fracture": ("Fracture",),
+    "clavicle_fracture": ("Fracture",), "nodule": ("Lung Lesion",), "mass": ("Lung Lesion",),
+    "lung_opacity": ("Lung Opacity",), "pleural_effusion": ("Pleural Effusion",),
+    "pneumothorax": ("Pneumothorax",), "endotracheal_tube": ("Support Devices",),
+    "enteric_tube": ("Support Devices",), "central_venous_catheter": ("Support Devices",),
+    "pacemaker": ("Support Devices",),
+}
+# Parser ids below the core ones, for when the KG's is_a edges are not available.
+_BUILTIN_ALIASES = {"airspace_opacity": "lung_opacity", "laminar_atelectasis": "atelectasis",
+                    "fracture": "rib_fracture", "support_devices": "pacemaker"}
+_NOUN_FINDINGS = ("lung_opacity", "consolidation", "atelectasis", "nodule", "mass")
+# KG synonyms that would say more than the truth (a lobe, a diagnosis, collapse) or read badly
+_NOUN_BLOCK = frozenset({"collapse", "lung collapse", "tumor", "tumour", "density", "increased density",
+                         "lobar consolidation", "round opacity", "nodular opacity", "increased opacity"})
+_CLEAN = re.compile(r"^[a-z][a-z \-]{2,40}$")
+
+
+@dataclass(frozen=True)
+class LabelMaps:
+    """finding id → CheXpert columns; finding id → ImaGenome (category, label); extra report nouns."""
+
+    chexpert: dict[str, tuple[str, ...]]
+    imagenome: dict[str, tuple[tuple[str, str], ...]]
+    nouns: dict[str, tuple[str, ...]]
+    source: str
+
+
+def build_label_maps(*, use_kg: bool = True) -> LabelMaps:
+    """Maps from the KG's crosswalks when it loads, else the built-in core tables."""
+    from anatomy_vlm.data.region_truth import load_kg
+
+    graph = load_kg() if use_kg else None  # None: built-in tables, recorded in the data card
+    if graph is None:
+        return LabelMaps(chexpert=_with_aliases(_BUILTIN_CHEXPERT), imagenome=_with_aliases(_BUILTIN_IMAGENOME),
+                         nouns={}, source="builtin")
+    chexpert = _crosswalk_chexpert(graph)
+    imagenome = _crosswalk_imagenome(graph)
+    for finding, cols in _with_aliases(_BUILTIN_CHEXPERT).items():
+        chexpert.setdefault(finding, cols)
+    for finding, labels in _with_aliases(_BUILTIN_IMAGENOME).items():
+        imagenome.setdefault(finding, labels)
+    return LabelMaps(chexpert=chexpert, imagenome=imagenome, nouns=_kg_nouns(graph),
+                     source=f"kg:{getattr(graph, 'version', 'unknown')}")
+
+
+def _with_aliases(table: dict) -> dict:
+    out = dict(table)
+    imagenome = table is _BUILTIN_IMAGENOME
+    for alias, target in _BUILTIN_ALIASES.items():
+        if imagenome and alias in ("fracture", "support_devices"):
+            continue  # no ImaGenome label for a fracture or device of unknown kind
+        out.setdefault(alias, table[target])
+    return out
+
+
+def _finding_ids(graph) -> list[str]:
+    try:
+        return [n.id for t in ("finding", "disease", "device") for n in graph.nodes(type=t)]
+    except Exception:
+        return list(_BUILTIN_CHEXPERT)
+
+
+def _crosswalk_chexpert(graph) -> dict[str, tuple[str, ...]]:
+    direct: dict[str, list[str]] = {}
+    for column in CHEXPERT_COLUMNS:
+        if column == "No Finding":
+            continue
+        for entry in _safe_crosswalk(graph, "chexpert", column):
+            if entry.ontology_id and entry.match in ("exact", "broad", "narrow"):
+                direct.setdefault(entry.ontology_id, []).append(column)
+    out: dict[str, tuple[str, ...]] = {}
+    for finding in _finding_ids(graph):
+        cols = direct.get(finding)
+        if not cols:  # the nearest is_a ancestor with a column (endotracheal tube → support devices)
+            for ancestor in _safe_ancestors(graph, finding):
+                if direct.get(ancestor):
+                    cols = direct[ancestor]
+                    break
+        if cols:
+            out[finding] = tuple(dict.fromkeys(cols))
+    return out
+
+
+def _crosswalk_imagenome(graph) -> dict[str, tuple[tuple[str, str], ...]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for category, labels in IMAGENOME_VOCABULARY.items():
+        for label in labels:
+            for entry in _safe_crosswalk(graph, "chest_imagenome", label):
+                if entry.ontology_id and entry.match == "exact":
+                    out.setdefault(entry.ontology_id, []).append((category, label))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _kg_nouns(graph) -> dict[str, tuple[str, ...]]:
+    nouns: dict[str, tuple[str, ...]] = {}
+    for finding in _NOUN_FINDINGS:
+        try:
+            synonyms = graph.node(finding).synonyms
+        except Exception:
+            continue
+        keep = []
+        for synonym in synonyms:
+            text = synonym.strip().lower()
+            if not _CLEAN.match(text) or len(text.split()) > 3 or text.endswith("s") or text in _NOUN_BLOCK:
+                continue
+            try:
+                if graph.resolve(text, limit=1)[0].node.id == finding:
+                    keep.append(text)
+            except Exception:
+                continue
+        nouns[finding] = tuple(sorted(set(keep)))
+    return nouns
+
+
+def _safe_crosswalk(graph, vocabulary: str, label: str) -> list:
+    try:
+        return list(graph.crosswalk(vocabulary, label))
+    except Exception:
+        return []
+
+
+def _safe_ancestors(graph, node_id: str) -> list[str]:
+    try:
+        return list(graph.ancestors(node_id, relation="is_a"))
+    except Exception:
+        return []

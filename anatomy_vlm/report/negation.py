@@ -1,0 +1,150 @@
+"""NegEx-style assertion status: is a mention negated, uncertain, or neither?
+
+Triggers (Chapman et al. 2001, NegEx; extended with the uncertainty cues CheXpert's labeller
+uses) are matched on lower-cased tokens. A pre-trigger scopes forward and a post-trigger
+backward, each up to a clause terminator (``;``, ``:``, ``but``, ``however``, ``which``…);
+post-triggers also stop at a comma. Pseudo-triggers (``no change``) match first and block
+the triggers they contain; uncertainty phrases that contain a negation word (``cannot
+exclude``, ``not excluded``) block it too. A negated mention is never also uncertain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from anatomy_vlm.report.lexicon import Token
+
+__all__ = ["Assertion", "Triggers", "find_triggers", "assertion_of"]
+
+
+def _phrases(*items: str) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(item.split()) for item in items)
+
+
+PSEUDO = _phrases(
+    "no change", "no significant change", "no interval change", "no appreciable change",
+    "no definite change", "not changed", "no increase", "no decrease", "no significant interval change",
+    "not significantly changed", "no new change", "not only", "no further", "gram negative",
+    "without change", "without significant change", "without interval change", "no other change",
+)
+PRE_NEG = _phrases(
+    "no", "not", "without", "negative for", "free of", "absence of", "absent", "no evidence of",
+    "no evidence for", "no sign of", "no signs of", "no findings of", "nor", "never",
+    "resolution of", "resolved", "removal of", "interval removal of", "clear of", "neither",
+    "no longer", "rather than", "isn't", "aren't", "wasn't", "none",
+)
+POST_NEG = _phrases(
+    "is not seen", "are not seen", "not seen", "not identified", "not present", "not visualized",
+    "not evident", "not appreciated", "not demonstrated", "not apparent", "is absent", "are absent",
+    "has resolved", "have resolved", "resolved", "has been removed", "have been removed", "removed",
+    "is gone", "are gone", "no longer seen", "no longer present", "is negative", "unlikely",
+    "not noted", "not detected", "has cleared", "have cleared", "cleared", "not clearly seen",
+    "not definitely seen", "not well seen",
+)
+PRE_UNC = _phrases(
+    "possible", "possibly", "probable", "probably", "likely", "may", "might", "could",
+    "question of", "questionable", "suspicious", "suspected", "suspect", "suspicion of",
+    "concerning for", "concern for", "suggestive of", "suggests", "suggesting", "suggest",
+    "suggested", "cannot exclude", "can not exclude", "cannot rule out", "can not rule out",
+    "not exclude", "not rule out", "cannot be excluded", "could not exclude", "equivocal",
+    "indeterminate", "consider", "considered", "presumably", "presumed", "differential",
+    "rule out", "evaluate for", "worrisome for", "question", "uncertain", "versus", "vs",
+    "favor", "favored", "borderline", "difficult to exclude",
+    "not entirely excluded", "cannot be entirely excluded",
+)
+POST_UNC = _phrases(
+    "is possible", "are possible", "is suspected", "are suspected", "is not excluded",
+    "not excluded", "cannot be excluded", "can not be excluded", "could not be excluded",
+    "not ruled out", "cannot be ruled out", "may be present", "is questioned", "is likely",
+    "are likely", "is favored", "not entirely excluded", "cannot be entirely excluded",
+    "could be present", "is questionable", "is not entirely excluded", "is not ruled out",
+    "not be excluded", "be excluded",
+)
+TERMINATORS = frozenset({";", ":", "but", "however", "although", "though", "except", "aside",
+                         "apart", "which", "whereas", "while", "yet", "there", "otherwise",
+                         "secondary", "due", "?", "."})
+# After a comma, these words open a new positive clause ("No effusion, mild atelectasis").
+CLAUSE_OPENERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "small", "large",
+                            "minimal", "stable", "persistent", "slight", "trace", "increased",
+                            "decreased", "improved", "unchanged", "new", "the", "tiny", "status",
+                            "postoperative", "postsurgical", "likely", "possible", "probable",
+                            "minimally", "chronic", "old", "healed", "calcified", "a", "an"})
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A matched cue: ``kind`` in {neg, unc}, ``direction`` in {pre, post}, tokens ``[start, end)``."""
+
+    kind: str
+    direction: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Assertion:
+    negated: bool
+    uncertain: bool
+
+
+@dataclass(frozen=True)
+class Triggers:
+    """All cues of one sentence plus the token indices that end a scope."""
+
+    triggers: tuple[Trigger, ...]
+    terminators: frozenset[int]
+    commas: frozenset[int]
+
+
+def find_triggers(tokens: list[Token]) -> Triggers:
+    """Match cues left to right, longest first; pseudo-triggers and hedges claim tokens first."""
+    words = [t.text.lower() for t in tokens]
+    claimed = [False] * len(words)
+    found: list[Trigger] = []
+    tables = ((PSEUDO, "pseudo", "pre"), (POST_UNC, "unc", "post"), (PRE_UNC, "unc", "pre"),
+              (POST_NEG, "neg", "post"), (PRE_NEG, "neg", "pre"))
+    for phrases, kind, direction in tables:
+        for start, end in _matches(words, phrases, claimed):
+            claimed[start:end] = [True] * (end - start)
+            if kind != "pseudo":
+                found.append(Trigger(kind, direction, start, end))
+    terminators = {i for i, w in enumerate(words) if w in TERMINATORS and not claimed[i]}
+    commas = {i for i, w in enumerate(words) if w == ","}
+    for i in commas:
+        if i + 1 < len(words) and words[i + 1] in CLAUSE_OPENERS:
+            terminators.add(i)
+    return Triggers(tuple(sorted(found, key=lambda t: t.start)), frozenset(terminators), frozenset(commas))
+
+
+def _matches(words: list[str], phrases, claimed: list[bool]):
+    longest = max(len(p) for p in phrases)
+    table = set(phrases)
+    i = 0
+    while i < len(words):
+        for length in range(min(longest, len(words) - i), 0, -1):
+            if tuple(words[i : i + length]) in table and not any(claimed[i : i + length]):
+                yield i, i + length
+                i += length - 1
+                break
+        i += 1
+
+
+def assertion_of(triggers: Triggers, start: int, end: int) -> Assertion:
+    """Negated / uncertain status of the mention at tokens ``[start, end)``."""
+    negated = uncertain = False
+    for trig in triggers.triggers:
+        if trig.direction == "pre" and trig.end <= start:
+            hit = not _blocked(triggers.terminators, trig.end, start)
+        elif trig.direction == "post" and trig.start >= end:
+            hit = not _blocked(triggers.terminators | triggers.commas, end, trig.start)
+        else:
+            continue
+        if hit and trig.kind == "neg":
+            negated = True
+        elif hit:
+            uncertain = True
+    return Assertion(negated=negated, uncertain=uncertain and not negated)
+
+
+def _blocked(stops: frozenset[int], left: int, right: int) -> bool:
+    return any(left <= i < right for i in stops)

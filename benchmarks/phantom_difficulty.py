@@ -1,0 +1,169 @@
+"""How shortcut-able is the phantom? Per finding, region-level AUROC of two cheap models.
+
+1. **Image-blind prior**: the score of (image, region) is the train-split prevalence of the
+   finding at that region (what a model that memorised locations gets for free).
+2. **Thumbnail model**: a logistic regression per (finding, region) on 16×16 thumbnails of the
+   stored JPEGs (train split → test split); regions with fewer than 5 train positives fall back
+   to the prior.
+
+AUROC is pooled over (test image, region) pairs at the regions where the finding occurs in the
+train split; by severity bin, positives of that bin against all negatives. Image-level AUROC
+(the finding anywhere on the film; thumbnail model on the whole film) is given beside it.
+Bars (issue 3): for local findings (nodule, small effusion, pneumothorax, rib/clavicle fracture)
+the thumbnail model stays ≤ 0.75; detectability rises with severity.
+
+Run: ``.venv/bin/python -m benchmarks.phantom_difficulty [N] [SIZE]`` (default 1500 images, 256 px).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from benchmarks._machine import write_result
+
+BINS = ("subtle", "moderate", "obvious")
+LOCAL = ("nodule", "pleural_effusion", "pneumothorax", "rib_fracture", "clavicle_fracture")
+BAR = 0.75
+
+
+def _auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    if labels.min() == labels.max():
+        return None
+    return round(float(roc_auc_score(labels, scores)), 4)
+
+
+def load(root: Path, regions: tuple[str, ...], findings: tuple[str, ...]):
+    """Thumbnails ``[N, 256]``, labels ``[N, R, F]``, severities ``[N, R, F]`` (NaN = absent), splits."""
+    rows = [json.loads(line) for line in (root / "phantom_truth.jsonl").read_text().splitlines()]
+    thumbs = np.zeros((len(rows), 256), np.float32)
+    labels = np.zeros((len(rows), len(regions), len(findings)), np.int8)
+    severity = np.full(labels.shape, np.nan, np.float32)
+    image_severity = np.full((len(rows), len(findings)), np.nan, np.float32)
+    r_index = {r: i for i, r in enumerate(regions)}
+    for i, row in enumerate(rows):
+        with Image.open(root / row["image"]) as image:
+            thumbs[i] = np.asarray(image.convert("L").resize((16, 16), Image.BOX), np.float32).ravel() / 255.0
+        for f in row["findings"]:
+            k = findings.index(f["finding"])
+            image_severity[i, k] = np.fmax(image_severity[i, k], f["severity"])
+            for region in f["regions"]:
+                if region in r_index:
+                    labels[i, r_index[region], k] = 1
+                    severity[i, r_index[region], k] = np.fmax(severity[i, r_index[region], k], f["severity"])
+    splits = np.array([row["split"] for row in rows])
+    return thumbs, labels, severity, image_severity, splits
+
+
+def _bin_of(severity: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(severity), -1, np.digitize(np.nan_to_num(severity), [1 / 3, 2 / 3]))
+
+
+def evaluate_finding(k: int, thumbs, labels, severity, image_severity, splits) -> dict:
+    """Region- and image-level AUROC of the prior and the thumbnail model for finding ``k``."""
+    from sklearn.linear_model import LogisticRegression
+
+    train, test = splits == "train", splits == "test"
+    y = labels[:, :, k]
+    prevalence = y[train].mean(axis=0)
+    eligible = np.nonzero(y[train].sum(axis=0) > 0)[0]
+    mean, std = thumbs[train].mean(0), thumbs[train].std(0) + 1e-6
+    x = (thumbs - mean) / std
+    prior = np.tile(prevalence[eligible], (int(test.sum()), 1))
+    thumb = prior.copy()
+    for j, r in enumerate(eligible):
+        if y[train, r].sum() >= 5 and y[train, r].sum() < train.sum() - 5:
+            model = LogisticRegression(C=0.05, max_iter=300).fit(x[train], y[train, r])
+            thumb[:, j] = model.predict_proba(x[test])[:, 1]
+    truth = y[test][:, eligible]
+    bins = _bin_of(severity[test][:, eligible, k])
+    out = {"eligible_regions": len(eligible), "test_positives": int(truth.sum()),
+           "prior_region_auroc": _auroc(prior.ravel(), truth.ravel()),
+           "thumbnail_region_auroc": _auroc(thumb.ravel(), truth.ravel())}
+    for b, name in enumerate(BINS):
+        keep = (truth.ravel() == 0) | (bins.ravel() == b)
+        out[f"thumbnail_region_auroc_{name}"] = _auroc(thumb.ravel()[keep], truth.ravel()[keep])
+        out[f"n_region_positives_{name}"] = int((bins.ravel() == b).sum())
+    img_y = (~np.isnan(image_severity[:, k])).astype(int)
+    if img_y[train].min() != img_y[train].max():
+        model = LogisticRegression(C=0.05, max_iter=300).fit(x[train], img_y[train])
+        score = model.predict_proba(x[test])[:, 1]
+        out["thumbnail_image_auroc"] = _auroc(score, img_y[test])
+        ibins = _bin_of(image_severity[test, k])
+        for b, name in enumerate(BINS):
+            keep = (img_y[test] == 0) | (ibins == b)
+            out[f"thumbnail_image_auroc_{name}"] = _auroc(score[keep], img_y[test][keep])
+    return out
+
+
+def main(argv: list[str]) -> None:
+    from anatomy_vlm.cli import main as cli
+    from anatomy_vlm.data.phantom.sampler import CORE_FINDINGS
+    from kg import region_set
+
+    n = int(argv[0]) if argv else 1500
+    size = int(argv[1]) if len(argv) > 1 else 256
+    regions = region_set("cig36").ids
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "phantom"
+        start = time.perf_counter()
+        assert cli(["data", "phantom", "--out", str(root), "--n", str(n), "--size", str(size), "--seed", "2024",
+                    "--workers", "2"]) == 0
+        generated_s = time.perf_counter() - start
+        data = load(root, regions, CORE_FINDINGS)
+    per_finding = {f: evaluate_finding(k, *data) for k, f in enumerate(CORE_FINDINGS)}
+    bars = _bars(per_finding)
+    payload = {"n": n, "size": size, "seed": 2024, "domain": "id", "generation_s": round(generated_s, 1),
+               "splits": {s: int((data[4] == s).sum()) for s in ("train", "validate", "test")},
+               "bar": BAR, "local_findings": list(LOCAL), "findings": per_finding, "bars": bars}
+    write_result("phantom_difficulty", payload, markdown=_markdown(payload))
+    print(_markdown(payload))
+
+
+def _bars(per_finding: dict) -> dict:
+    out = {}
+    for f, r in per_finding.items():
+        # "small effusion": the bar applies to the subtle bin of pleural effusion
+        auc = r.get("thumbnail_region_auroc_subtle" if f == "pleural_effusion" else "thumbnail_region_auroc")
+        bins = [r.get(f"thumbnail_image_auroc_{b}") for b in BINS]
+        rising = None if None in bins else bool(bins[0] <= bins[1] + 0.02 and bins[1] <= bins[2] + 0.02)
+        out[f] = {"local": f in LOCAL, "thumbnail_le_bar": None if auc is None else auc <= BAR,
+                  "rises_with_severity": rising}
+    return out
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:.3f}"
+
+
+def _markdown(p: dict) -> str:
+    lines = [
+        "# Phantom difficulty (region-level AUROC, test split)", "",
+        f"{p['n']} images at {p['size']} px, domain `{p['domain']}`, seed {p['seed']}; splits {p['splits']}.",
+        "Prior = train prevalence per region (image-blind). Thumb = logistic regression on 16×16 thumbnails.",
+        "Region AUROC pooled over (image, region) at regions where the finding occurs in train;",
+        f"severity columns: image-level thumbnail AUROC of that bin vs all negatives. Bar: local findings ≤ {BAR}.", "",
+        "| finding | local | prior (region) | thumb (region) | thumb subtle / moderate / obvious (region) "
+        "| thumb (image) | thumb subtle / moderate / obvious (image) | ≤ bar | rises |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f, r in p["findings"].items():
+        b = p["bars"][f]
+        reg = " / ".join(_fmt(r.get(f"thumbnail_region_auroc_{x}")) for x in BINS)
+        img = " / ".join(_fmt(r.get(f"thumbnail_image_auroc_{x}")) for x in BINS)
+        lines.append(f"| {f} | {'yes' if b['local'] else ''} | {_fmt(r['prior_region_auroc'])} | "
+                     f"{_fmt(r['thumbnail_region_auroc'])} | {reg} | {_fmt(r.get('thumbnail_image_auroc'))} | {img} | "
+                     f"{b['thumbnail_le_bar']} | {b['rises_with_severity']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

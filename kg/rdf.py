@@ -1,0 +1,137 @@
+"""RDF view of the built graph (rdflib, imported lazily): Turtle export and SPARQL SELECT.
+
+The graph holds the ontology as OWL (classes, labels, ids, ``rdfs:subClassOf`` and
+``owl:someValuesFrom`` restrictions) plus the provenance graph of evidence as individuals:
+
+- ``?e a avlm:LocatedInEvidence ; avlm:finding ?f ; avlm:anatomy ?a ; avlm:evidence_source "padchest_physician" ; avlm:studies 123``
+- ``?e a avlm:CooccurrenceEvidence ; avlm:finding ?f ; avlm:other_finding ?g ; avlm:studies n ; avlm:pmi x``
+- ``?e a avlm:ProjectionEvidence ; avlm:anatomy ?a ; avlm:region ?r ; avlm:weight w``
+
+For querying, SPARQL additionally sees direct class-to-class shortcuts: ``?a avlm:part_of ?b``
+(and every other axiom relation), ``?f avlm:is_a ?g``, ``?f avlm:located_in ?a`` (any
+evidence), ``?f avlm:co_occurs_with ?g`` and ``?a avlm:projects_onto ?r``.
+"""
+
+from __future__ import annotations
+
+from kg.errors import QueryError
+from kg.ontology import NS
+
+_TOP = {"anatomy": "AnatomicalEntity", "finding": "Finding", "disease": "Disease",
+        "device": "SupportDevice", "qualifier": "Qualifier"}
+_PREFIXES = {"avlm": NS, "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+             "owl": "http://www.w3.org/2002/07/owl#", "skos": "http://www.w3.org/2004/02/skos/core#",
+             "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "xsd": "http://www.w3.org/2001/XMLSchema#"}
+
+
+def rdf_graph(kg, *, shortcuts: bool = False):
+    """The rdflib Graph of ontology + evidence (cached per KG; ``shortcuts`` adds direct triples)."""
+    key = ("rdf", shortcuts)
+    if key in kg._cache:
+        return kg._cache[key]
+    from rdflib import OWL, RDF, RDFS, BNode, Graph, Literal, Namespace, URIRef
+    from rdflib.namespace import SKOS, XSD
+
+    avlm = Namespace(NS)
+    g = Graph()
+    for prefix, iri in _PREFIXES.items():
+        g.bind(prefix, iri)
+    g.add((URIRef(NS.rstrip("#")), RDF.type, OWL.Ontology))
+    for top in _TOP.values():
+        g.add((avlm[top], RDF.type, OWL.Class))
+    for node in kg.nodes():
+        s = avlm[node.id]
+        g.add((s, RDF.type, OWL.Class))
+        g.add((s, RDFS.label, Literal(node.label, lang="en")))
+        for syn in node.synonyms:
+            g.add((s, SKOS.altLabel, Literal(syn, lang="en")))
+        for abbr in node.abbreviations:
+            g.add((s, avlm.abbreviation, Literal(abbr)))
+        if node.definition:
+            g.add((s, SKOS.definition, Literal(node.definition, lang="en")))
+        for attr in ("radlex", "umls", "laterality", "cig_name", "cig_short"):
+            if getattr(node, attr):
+                g.add((s, avlm[attr], Literal(getattr(node, attr))))
+        for xref in node.xrefs:
+            g.add((s, avlm.xref, Literal(xref)))
+        if not kg.parents(node.id, "is_a"):
+            g.add((s, RDFS.subClassOf, avlm[_TOP[node.type]]))
+        g.add((s, avlm.node_type, Literal(node.type)))
+    for src, rel, dst in kg.raw["edges"]:
+        if rel == "is_a":
+            g.add((avlm[src], RDFS.subClassOf, avlm[dst]))
+        else:
+            restriction = BNode()
+            g.add((restriction, RDF.type, OWL.Restriction))
+            g.add((restriction, OWL.onProperty, avlm[rel]))
+            g.add((restriction, OWL.someValuesFrom, avlm[dst]))
+            g.add((avlm[src], RDFS.subClassOf, restriction))
+        if shortcuts:
+            g.add((avlm[src], avlm[rel], avlm[dst]))
+    _add_evidence(kg, g, avlm, Literal, RDF, XSD, shortcuts)
+    kg._cache[key] = g
+    return g
+
+
+def _add_evidence(kg, g, avlm, Literal, RDF, XSD, shortcuts: bool) -> None:
+    evidence = kg.raw.get("evidence", {})
+    for i, (f, a, source, n) in enumerate(evidence.get("located_in", [])):
+        e = avlm[f"evidence_located_in_{i}"]
+        g.add((e, RDF.type, avlm.LocatedInEvidence))
+        g.add((e, avlm.finding, avlm[f]))
+        g.add((e, avlm.anatomy, avlm[a]))
+        g.add((e, avlm.evidence_source, Literal(source)))
+        g.add((e, avlm.studies, Literal(int(n), datatype=XSD.integer)))
+        if shortcuts:
+            g.add((avlm[f], avlm.located_in, avlm[a]))
+    for i, (a, b, n, pmi, *_rest) in enumerate(evidence.get("cooccurs", [])):
+        e = avlm[f"evidence_cooccurrence_{i}"]
+        g.add((e, RDF.type, avlm.CooccurrenceEvidence))
+        g.add((e, avlm.finding, avlm[a]))
+        g.add((e, avlm.other_finding, avlm[b]))
+        g.add((e, avlm.studies, Literal(int(n), datatype=XSD.integer)))
+        g.add((e, avlm.pmi, Literal(float(pmi), datatype=XSD.double)))
+        if shortcuts:
+            g.add((avlm[a], avlm.co_occurs_with, avlm[b]))
+            g.add((avlm[b], avlm.co_occurs_with, avlm[a]))
+    for i, (a, r, w, _note) in enumerate(kg.raw.get("projections", [])):
+        e = avlm[f"evidence_projection_{i}"]
+        g.add((e, RDF.type, avlm.ProjectionEvidence))
+        g.add((e, avlm.anatomy, avlm[a]))
+        g.add((e, avlm.region, avlm[r]))
+        g.add((e, avlm.weight, Literal(float(w), datatype=XSD.double)))
+        if shortcuts:
+            g.add((avlm[a], avlm.projects_onto, avlm[r]))
+
+
+def sparql(kg, query: str) -> list[dict]:
+    """Run a SPARQL SELECT (or ASK) query; rows as ``{variable: str | int | float | None}``.
+
+    Prefixes ``avlm:``, ``rdfs:``, ``owl:``, ``skos:``, ``rdf:``, ``xsd:`` are predefined.
+    A malformed or non-SELECT/ASK query raises QueryError.
+    """
+    graph = rdf_graph(kg, shortcuts=True)
+    try:
+        result = graph.query(query, initNs=_PREFIXES)
+    except Exception as err:  # pyparsing / rdflib raise many types
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise QueryError(f"bad SPARQL query: {first[:300]}") from err
+    if result.type == "ASK":
+        return [{"ask": bool(result.askAnswer)}]
+    if result.type != "SELECT":
+        raise QueryError(f"only SELECT and ASK queries are supported, not {result.type}")
+    names = [str(v) for v in result.vars]
+    return [{name: _py(row[i]) for i, name in enumerate(names)} for row in result]
+
+
+def _py(term):
+    from rdflib import Literal, URIRef
+
+    if term is None:
+        return None
+    if isinstance(term, Literal):
+        value = term.toPython()
+        return value if isinstance(value, (int, float, bool, str)) else str(term)
+    if isinstance(term, URIRef) and str(term).startswith(NS):
+        return "avlm:" + str(term)[len(NS):]
+    return str(term)

@@ -1,0 +1,254 @@
+"""Free text → ontology nodes: case, punctuation, plurals, abbreviations, laterality, misspellings.
+
+Strategy, first hit wins (scores in (0, 1]):
+
+1. exact key: id, label, Chest ImaGenome name (1.0); synonym, abbreviation, short code,
+   RadLex/UMLS id (0.95); same words in another order (0.9);
+2. abbreviations expanded (``L CPA`` → ``left costophrenic angle``, ``RLL`` → ``right lower lobe``) (0.9);
+3. laterality: a side word plus a non-lateral concept gives its lateral variant
+   (``left`` + ``costophrenic angle`` → ``left_costophrenic_angle``) (0.9); a side word on a
+   concept without sides is dropped (``left pleural effusion`` → ``pleural_effusion``) (0.85);
+4. misspelt words corrected against the vocabulary (edit distance ≤ 2, ≤ 1 for short words) (≤ 0.85);
+5. partial: every query word inside a longer name (≤ 0.6).
+
+No hit raises :class:`~kg.errors.UnknownTermError` with "did you mean" suggestions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from kg.errors import UnknownTermError
+from kg.types import Match
+
+SIDE_WORDS = {"left": "left", "l": "left", "lt": "left", "right": "right", "r": "right", "rt": "right",
+              "bilateral": "bilateral", "bilat": "bilateral", "bil": "bilateral", "both": "bilateral", "bl": "bilateral"}
+ABBREVIATIONS = {
+    "cpa": "costophrenic angle", "cp": "costophrenic", "rul": "right upper lobe", "rml": "right middle lobe",
+    "rll": "right lower lobe", "lul": "left upper lobe", "lll": "left lower lobe", "ett": "endotracheal tube",
+    "et": "endotracheal", "ngt": "nasogastric tube", "ng": "nasogastric", "ogt": "orogastric tube",
+    "cvc": "central venous catheter", "cvl": "central venous catheter", "ptx": "pneumothorax",
+    "copd": "chronic obstructive pulmonary disease", "chf": "congestive heart failure", "ild": "interstitial lung disease",
+    "picc": "peripherally inserted central catheter", "ij": "internal jugular", "icd": "implantable cardioverter defibrillator",
+    "pa": "pulmonary artery", "luz": "left upper zone", "ruz": "right upper zone", "lz": "lung zone",
+    "tb": "tuberculosis", "gg": "ground glass", "ggo": "ground glass opacity",
+}
+_IRREGULAR = {"hila": "hilum", "bronchi": "bronchus", "vertebrae": "vertebra", "pleurae": "pleura",
+              "apices": "apex", "costae": "costa", "lobi": "lobus", "diaphragms": "diaphragm"}
+_KEEP_S = ("ss", "us", "is", "ys", "as", "os", "xs")
+_PUNCT = re.compile(r"[^a-z0-9 ]+")
+
+
+def singular(word: str) -> str:
+    """Crude English singular: ``opacities`` → ``opacity``, ``ribs`` → ``rib``; ``atelectasis`` kept."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
+    if len(word) <= 3 or word.endswith(_KEEP_S):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    if word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation to spaces, words singularised: ``"Pleural Effusions!"`` → ``"pleural effusion"``."""
+    text = text.lower().replace("&", " and ").replace("_", " ").replace("-", " ").replace("/", " ")
+    return " ".join(singular(w) for w in _PUNCT.sub(" ", text).split())
+
+
+class Resolver:
+    """Index of every node's names; built once per :class:`~kg.graph.AnatomyKG` (milliseconds)."""
+
+    def __init__(self, *, kg):
+        self.kg = kg
+        self.keys: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+        self.sorted_keys: dict[str, list[tuple[str, float, str]]] = defaultdict(list)
+        for node in kg.nodes():
+            names = [(node.id.replace("_", " "), 1.0), (node.label, 1.0)]
+            names += [(s, 0.95) for s in (*node.synonyms, *node.abbreviations)]
+            names += [(s, 0.95) for s in (node.radlex, node.umls, node.cig_short) if s]
+            if node.cig_name:
+                names.append((node.cig_name, 1.0))
+            for name, score in names:
+                self._add(name, node.id, score)
+        self.vocab = {w for key in self.keys for w in key.split()}
+        self._token_keys: dict[str, set[str]] | None = None
+        self._deletes: dict[str, set[str]] | None = None
+
+    def _add(self, name: str, node_id: str, score: float) -> None:
+        key = normalize(name)
+        if not key:
+            return
+        entry = (node_id, score, name)
+        if all(e[0] != node_id for e in self.keys[key]):
+            self.keys[key].append(entry)
+        skey = " ".join(sorted(key.split()))
+        if all(e[0] != node_id for e in self.sorted_keys[skey]):
+            self.sorted_keys[skey].append(entry)
+
+    # ------------------------------------------------------------------ public
+    def resolve(self, text: str, *, types=None, limit: int = 5) -> list[Match]:
+        """Best matches for ``text`` (at most ``limit``); UnknownTermError when none."""
+        wanted = None if types is None else ((types,) if isinstance(types, str) else tuple(types))
+        query = normalize(text or "")
+        hits: dict[str, tuple[float, str]] = {}
+        if query:
+            for strategy in (self._exact, self._expanded, self._corrected):
+                strategy(query, hits, wanted)
+                if hits:
+                    break
+            if len(hits) < limit:
+                self._partial(query, hits, wanted, limit)
+        if not hits:
+            raise UnknownTermError(text, self.suggest(query, wanted))
+        ranked = sorted(hits.items(), key=lambda kv: (-kv[1][0], len(self.kg.node(kv[0]).label), kv[0]))
+        return [Match(node=self.kg.node(nid), score=score, matched_text=matched)
+                for nid, (score, matched) in ranked[:limit]]
+
+    def suggest(self, query: str, wanted=None, n: int = 3) -> list[str]:
+        """Ids whose names are closest to the normalized query (for "did you mean")."""
+        import difflib
+
+        close = difflib.get_close_matches(query, list(self.keys), n=n * 3, cutoff=0.6)
+        if not close:  # fall back to any name sharing a word, then to looser similarity
+            words = set(query.split())
+            close = sorted((k for k in self.keys if words & set(k.split())), key=len)[: n * 3]
+            close = close or difflib.get_close_matches(query, list(self.keys), n=n * 3, cutoff=0.4)
+        out: list[str] = []
+        for key in close:
+            for nid, _score, _name in self.keys[key]:
+                if nid not in out and self._ok(nid, wanted):
+                    out.append(nid)
+        return out[:n]
+
+    # ------------------------------------------------------------------ strategies
+    def _ok(self, node_id: str, wanted) -> bool:
+        return wanted is None or self.kg.node(node_id).type in wanted
+
+    def _put(self, hits: dict, entries, wanted, factor: float = 1.0) -> None:
+        for nid, score, name in entries:
+            if self._ok(nid, wanted) and score * factor > hits.get(nid, (0.0, ""))[0]:
+                hits[nid] = (round(score * factor, 4), name)
+
+    def _lookup(self, query: str, hits: dict, wanted, factor: float = 1.0) -> bool:
+        before = len(hits)
+        self._put(hits, self.keys.get(query, ()), wanted, factor)
+        if len(hits) == before:
+            self._put(hits, self.sorted_keys.get(" ".join(sorted(query.split())), ()), wanted, 0.9 * factor)
+        return len(hits) > before
+
+    def _exact(self, query: str, hits: dict, wanted) -> None:
+        self._lookup(query, hits, wanted)
+
+    def _expanded(self, query: str, hits: dict, wanted, factor: float = 0.9) -> None:
+        words = []
+        for w in query.split():
+            words.extend(ABBREVIATIONS.get(w, w).split() if w not in self.vocab else [w])
+        expanded = " ".join(words)
+        if expanded != query and self._lookup(expanded, hits, wanted, factor):
+            return
+        self._lateral(expanded.split(), hits, wanted, factor)
+
+    def _lateral(self, words: list[str], hits: dict, wanted, factor: float) -> None:
+        sides = [SIDE_WORDS[w] for w in words if w in SIDE_WORDS]
+        rest = [w for w in words if w not in SIDE_WORDS]
+        if not sides or not rest:
+            return
+        base: dict[str, tuple[float, str]] = {}
+        self._lookup(" ".join(rest), base, None)
+        if not base:
+            return
+        side = sides[0]
+        for nid, (score, name) in base.items():
+            variants = self._variants(nid, side)
+            if variants:
+                self._put(hits, [(v, score, f"{side} {name}") for v in variants], wanted, factor)
+            elif self.kg.node(nid).laterality in (None, "bilateral", "midline") or side == "bilateral":
+                self._put(hits, [(nid, score, name)], wanted, factor * 0.95)
+
+    def _variants(self, node_id: str, side: str) -> list[str]:
+        sides = ("left", "right") if side == "bilateral" else (side,)
+        out = []
+        for s in sides:
+            cand = f"{s}_{node_id}"
+            if cand not in self.kg:
+                cand = next((c for rel in ("is_a", "part_of") for c in self.kg.children(node_id, rel)
+                             if self.kg.node(c).laterality == s), None)
+            if cand and cand in self.kg and self.kg.node(cand).laterality == s:
+                out.append(cand)
+        return out
+
+    def _corrected(self, query: str, hits: dict, wanted) -> None:
+        words, distance = [], 0
+        for w in query.split():
+            if w in self.vocab or w in SIDE_WORDS or w in ABBREVIATIONS or not w.isalpha():
+                words.append(w)
+                continue
+            fixed, d = self._correct(w)
+            words.append(fixed)
+            distance += d
+        if distance == 0:
+            return
+        fixed_query = " ".join(words)
+        factor = max(0.5, 0.9 - 0.05 * distance)
+        if not self._lookup(fixed_query, hits, wanted, factor):
+            self._expanded(fixed_query, hits, wanted, factor * 0.95)
+
+    def _correct(self, word: str) -> tuple[str, int]:
+        if self._deletes is None:
+            self._deletes = defaultdict(set)
+            for v in self.vocab:
+                for d in _deletes(v, 2 if len(v) > 4 else 1):
+                    self._deletes[d].add(v)
+        max_d = 2 if len(word) > 4 else 1
+        candidates: set[str] = set()
+        for d in _deletes(word, max_d):
+            candidates |= self._deletes.get(d, set())
+        best = min(((osa(word, c), -len(c), c) for c in candidates), default=None)
+        if best is None or best[0] > max_d:
+            return word, 0
+        return best[2], best[0]
+
+    def _partial(self, query: str, hits: dict, wanted, limit: int) -> None:
+        if self._token_keys is None:
+            self._token_keys = defaultdict(set)
+            for key in self.keys:
+                for w in key.split():
+                    self._token_keys[w].add(key)
+        words = [w for w in query.split() if w not in SIDE_WORDS] or query.split()
+        sets = [self._token_keys.get(w, set()) for w in words]
+        if not sets or not all(sets):
+            return
+        found = sorted(set.intersection(*sets), key=lambda k: (len(k), k))
+        for key in found[: limit * 4]:
+            cover = len(words) / len(key.split())
+            self._put(hits, self.keys[key], wanted, 0.6 * cover)
+
+
+def _deletes(word: str, depth: int) -> set[str]:
+    out = {word}
+    frontier = {word}
+    for _ in range(depth):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))}
+        out |= frontier
+    return out
+
+
+def osa(a: str, b: str) -> int:
+    """Optimal-string-alignment edit distance (Levenshtein + adjacent transpositions)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = ca != cb
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]

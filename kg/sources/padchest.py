@@ -1,0 +1,198 @@
+"""PadChest labels CSV reader (``PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz``).
+
+Pitfalls handled (reference dossier §3.1, §4.7):
+
+- list columns are Python-literal strings; bare ``nan`` elements (13 rows) are dropped, and
+  every term is stripped (labels inside differential-diagnosis runs carry a leading space);
+- CUI columns are numpy-style strings without commas: read with the regex ``C\\d{7}``;
+- several images share one report: records are deduplicated on ``StudyID`` (first row wins for
+  the labels; every ImageID of the study is kept);
+- ``LabelsLocalizationsBySentence`` is a list of sentences (lists) only for the
+  physician-labelled studies; for RNN-labelled studies it is one flat list, so sentence
+  boundaries are lost and :func:`segments` approximates them.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from kg.errors import KGError
+from kg.sources import PADCHEST_CSV, source_file
+
+PHYSICIAN = "physician"
+MODEL = "model"
+_METHODS = {"Physician": PHYSICIAN, "RNN_model": MODEL}
+_TOKEN = re.compile(r"\[|\]|'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+_CUI = re.compile(r"C\d{7}")
+
+
+@dataclass(frozen=True)
+class PadChestStudy:
+    """One PadChest study (report). ``method`` is ``physician`` or ``model`` (RNN-labelled).
+
+    ``sentences``: per report sentence the finding labels followed by the ``loc …`` terms that
+    qualify them; for model-labelled studies one pseudo-sentence holding the flat list
+    (``flat`` is True). ``patient_id`` is PadChest's pseudonymous patient key (for
+    patient-level splits), not a DICOM identifier.
+    """
+
+    study_id: str
+    report_id: str
+    patient_id: str
+    method: str
+    labels: tuple[str, ...]
+    localizations: tuple[str, ...]
+    sentences: tuple[tuple[str, ...], ...]
+    flat: bool
+    label_cuis: tuple[str, ...]
+    localization_cuis: tuple[str, ...]
+    image_ids: tuple[str, ...]
+    image_dir: str
+    projection: str
+
+
+def parse_list(text: str | None) -> list:
+    """Parse a PadChest list literal (possibly nested) into lists of stripped strings.
+
+    ``"[['a', 'loc b'], [' c']]"`` → ``[['a', 'loc b'], ['c']]``; ``nan`` elements and empty
+    or ``nan`` cells give ``[]``. Malformed brackets raise ValueError.
+    """
+    text = (text or "").strip()
+    if not text or text == "nan":
+        return []
+    root: list = []
+    stack = [root]
+    for match in _TOKEN.finditer(text):
+        token = match.group(0)
+        if token == "[":
+            child: list = []
+            stack[-1].append(child)
+            stack.append(child)
+        elif token == "]":
+            if len(stack) == 1:
+                raise ValueError(f"unbalanced list literal: {text[:60]!r}")
+            stack.pop()
+        else:
+            value = match.group(1) if match.group(1) is not None else match.group(2)
+            value = value.strip()
+            if value and value != "nan":
+                stack[-1].append(value)
+    if len(stack) != 1 or len(root) != 1 or not isinstance(root[0], list):
+        raise ValueError(f"not one list literal: {text[:60]!r}")
+    return root[0]
+
+
+def parse_cuis(text: str | None) -> tuple[str, ...]:
+    """CUIs in a numpy-style list string (``"['C0034069' 'C0742362']"``), in order."""
+    return tuple(_CUI.findall(text or ""))
+
+
+def is_localization(term: str) -> bool:
+    """PadChest localization terms all start with ``loc ``."""
+    return term.startswith("loc ")
+
+
+def iter_studies(path: Path | str | None = None, *, labelled_only: bool = True) -> Iterator[PadChestStudy]:
+    """Yield one :class:`PadChestStudy` per distinct StudyID, in file order.
+
+    ``path`` defaults to the CSV in torchxrayvision's data folder; KGError when absent.
+    ``labelled_only`` skips the 79 studies whose Labels cell is empty (109,852 remain).
+    """
+    path = Path(path) if path is not None else source_file(PADCHEST_CSV)
+    if path is None or not path.is_file():
+        raise KGError(f"PadChest CSV not found ({PADCHEST_CSV})")
+    order: dict[str, dict] = {}
+    images: dict[str, list[str]] = {}
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            sid = row["StudyID"]
+            images.setdefault(sid, []).append(row["ImageID"])
+            if sid not in order:
+                order[sid] = row
+    for sid, row in order.items():
+        if labelled_only and (row.get("Labels") or "").strip() in ("", "nan"):
+            continue
+        yield _study(sid, row, tuple(images[sid]))
+
+
+def _study(sid: str, row: dict, image_ids: tuple[str, ...]) -> PadChestStudy:
+    sentences = parse_list(row.get("LabelsLocalizationsBySentence"))
+    nested = any(isinstance(s, list) for s in sentences)
+    if nested:
+        sents = tuple(tuple(t for t in s if isinstance(t, str)) for s in sentences if isinstance(s, list))
+    else:
+        sents = (tuple(t for t in sentences if isinstance(t, str)),) if sentences else ()
+    return PadChestStudy(
+        study_id=sid,
+        report_id=row.get("ReportID", ""),
+        patient_id=row.get("PatientID", ""),
+        method=_METHODS.get(row.get("MethodLabel", ""), MODEL),
+        labels=tuple(dict.fromkeys(t for t in parse_list(row.get("Labels")) if isinstance(t, str))),
+        localizations=tuple(dict.fromkeys(t for t in parse_list(row.get("Localizations")) if isinstance(t, str))),
+        sentences=sents,
+        flat=not nested,
+        label_cuis=parse_cuis(row.get("labelCUIS")),
+        localization_cuis=parse_cuis(row.get("LocalizationsCUIS")),
+        image_ids=image_ids,
+        image_dir=row.get("ImageDir", ""),
+        projection=row.get("Projection", ""),
+    )
+
+
+def segments(terms: Iterable[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Split a term list into (findings run, following localizations run) segments.
+
+    ``['a', 'b', 'loc x', 'c', 'loc y', 'loc z']`` → ``[(('a','b'), ('loc x',)), (('c',), ('loc y','loc z'))]``.
+    """
+    out: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    findings: list[str] = []
+    locs: list[str] = []
+    for term in terms:
+        if is_localization(term):
+            locs.append(term)
+            continue
+        if locs:
+            out.append((tuple(findings), tuple(locs)))
+            findings, locs = [], []
+        findings.append(term)
+    if findings or locs:
+        out.append((tuple(findings), tuple(locs)))
+    return out
+
+
+def study_scopes(study: PadChestStudy, *, scope: str = "sentence") -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Finding/localization scopes of a study.
+
+    ``scope="sentence"``: whole sentences (physician studies) and segments for flat lists;
+    ``scope="segment"``: segments (a findings run and the localizations run after it) everywhere.
+    """
+    if study.flat or scope == "segment":
+        return [seg for sent in study.sentences for seg in segments(sent)]
+    return [
+        (tuple(t for t in sent if not is_localization(t)), tuple(t for t in sent if is_localization(t)))
+        for sent in study.sentences
+    ]
+
+
+def sentence_pairs(
+    studies: Iterable[PadChestStudy], *, method: str | None = PHYSICIAN, scope: str = "sentence"
+) -> Counter:
+    """Number of studies in which each (finding, localization) term pair occurs in one scope.
+
+    With ``method="physician"`` this is the dossier's sentence-level physician count
+    (cardiomegaly + ``loc cardiac`` = 2,210); ``method=None, scope="segment"`` is its
+    segment-level count over all labelled studies. Terms are PadChest's own strings.
+    """
+    counts: Counter = Counter()
+    for study in studies:
+        if method is not None and study.method != method:
+            continue
+        pairs = {(f, loc) for fs, locs in study_scopes(study, scope=scope) for f in fs for loc in locs}
+        counts.update(pairs)
+    return counts

@@ -1,0 +1,95 @@
+"""MIMIC-CXR-JPG + Chest ImaGenome loader on a tiny synthetic tree in the real format."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+import torch
+from fixtures_loaders import stub_crosswalk
+from fixtures_mimic import H, W, build_mimic
+
+from anatomy_vlm.data.datasets import open_dataset
+from anatomy_vlm.data.types import collate, hflip
+from anatomy_vlm.errors import DataError
+
+
+def _open(root, **kw):
+    return open_dataset("mimic", root, crosswalk=stub_crosswalk, **kw)
+
+
+def test_index_filters_views_and_counts_bad_input(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="anatomy_vlm.data")
+    ds = _open(build_mimic(tmp_path))
+    assert sorted(r.image_id for r in ds.records) == ["d1", "d3", "d4"]  # lateral d2 filtered
+    assert ds.report.skipped == {"malformed row": 1, "missing file": 1, "corrupt image": 1}
+    summary = "mimic: kept 3 images, skipped 3 (1 corrupt image, 1 malformed row, 1 missing file)"
+    assert ds.report.summary() == summary
+    assert summary in caplog.text
+
+
+def test_strict_policy_raises(tmp_path):
+    with pytest.raises(DataError, match="malformed row"):
+        _open(build_mimic(tmp_path), policy="strict")
+
+
+def test_splits_imagenome_and_mimic(tmp_path):
+    root = build_mimic(tmp_path)
+    assert [r.image_id for r in _open(root, split="valid").records] == ["d3"]
+    assert [r.image_id for r in _open(root, split="test").records] == ["d4"]
+    mimic = _open(root, split="validate", split_source="mimic")
+    assert [r.split for r in mimic.records] == ["valid"]
+
+
+def test_sample_boxes_labels_and_sentences(tmp_path):
+    ds = _open(build_mimic(tmp_path), split="train")
+    sample = ds[0]
+    sample.validate()
+    regions, findings = sample.region_set.ids, sample.finding_set.ids
+    assert sample.image.shape == (1, H, W) and 0 <= sample.image.min() and sample.image.max() <= 1
+    box = dict(zip(regions, sample.boxes.tolist(), strict=True))
+    assert box["left_lung"] == [34, 4, 60, 40]
+    assert box["left_costophrenic_angle"] == [50, 32, W, H]  # clipped to the image
+    assert all(math.isnan(v) for v in box["right_costophrenic_angle"])  # faulty -> NaN
+    known = sample.boxes[~torch.isnan(sample.boxes[:, 0])]
+    assert (known[:, 0] >= 0).all() and (known[:, 2] <= W).all() and (known[:, 3] <= H).all()
+    eff, ptx = findings.index("pleural_effusion"), findings.index("pneumothorax")
+    lcpa, rlung = regions.index("left_costophrenic_angle"), regions.index("right_lung")
+    assert sample.region_labels[lcpa, eff] == 1
+    assert sample.region_labels[regions.index("left_lung"), ptx] == 0
+    assert sample.region_labels[rlung, ptx] == 0
+    assert torch.isnan(sample.region_labels[rlung, eff])  # not mentioned -> NaN
+    assert torch.isnan(sample.region_labels[regions.index("trachea")]).all()
+    # image level from the CheXpert CSV, -1 under the default U-ignore policy
+    atel = findings.index("atelectasis")
+    assert sample.image_labels[eff] == 1 and sample.image_labels[ptx] == 0
+    assert torch.isnan(sample.image_labels[atel]) and sample.image_uncertain[atel]
+    texts = {s.text: s for s in sample.sentences}
+    assert set(texts["Small left pleural effusion."].region_ids) == {"left_costophrenic_angle", "left_lung"}
+    assert texts["Small left pleural effusion."].finding_ids == ("pleural_effusion",)
+    assert texts["No pneumothorax."].negated_ids == ("pneumothorax",)
+    assert sample.subject_id == "10000001" and sample.source == "mimic" and sample.split == "train"
+
+
+@pytest.mark.parametrize(("policy", "value"), [("ones", 1.0), ("zeros", 0.0)])
+def test_uncertainty_policy(tmp_path, policy, value):
+    sample = _open(build_mimic(tmp_path), split="train", uncertainty=policy)[0]
+    atel = sample.finding_set.ids.index("atelectasis")
+    assert sample.image_labels[atel] == value and sample.image_uncertain[atel]
+
+
+def test_hflip_swaps_sides_and_collate(tmp_path):
+    ds = _open(build_mimic(tmp_path), image_size=32)
+    sample = ds[0]
+    flipped = hflip(sample)
+    regions = sample.region_set.ids
+    left, right = regions.index("left_lung"), regions.index("right_lung")
+    assert torch.allclose(flipped.boxes[right, [0, 2]], 32 - sample.boxes[left, [2, 0]])
+    assert torch.equal(flipped.region_labels[right].nan_to_num(7), sample.region_labels[left].nan_to_num(7))
+    assert torch.equal(hflip(flipped).image, sample.image)
+    text = [s for s in flipped.sentences if "effusion" in s.text][0]
+    assert text.text == "Small right pleural effusion." and "right_lung" in text.region_ids
+    batch = collate([ds[i] for i in range(len(ds))] + [None])
+    assert batch.images.shape == (3, 1, 32, 32)
+    assert batch.region_labels.shape == (3, len(regions), len(sample.finding_set.ids))

@@ -1,0 +1,38 @@
+"""VinDr-CXR loader (Kaggle variant): 3-reader fusion of labels and boxes, DICOM VOI LUT."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from fixtures_datasets import build_vindr_kaggle
+from fixtures_loaders import SECRET_PATIENT, stub_crosswalk
+
+from anatomy_vlm.data.datasets import open_dataset
+from anatomy_vlm.data.datasets.vindr import fuse_boxes, fuse_votes
+
+
+def test_fusion_rules():
+    assert fuse_votes(2, 3) == (1.0, False) and fuse_votes(0, 3) == (0.0, False)
+    value, uncertain = fuse_votes(1, 3)
+    assert math.isnan(value) and uncertain
+    fused = fuse_boxes([("R1", 0, 0, 10, 10), ("R2", 1, 1, 11, 11), ("R3", 50, 50, 60, 60)])
+    assert len(fused) == 2 and np.allclose(fused[0], [0.5, 0.5, 10.5, 10.5])
+    assert len(fuse_boxes([("R1", 0, 0, 10, 10), ("R1", 1, 1, 11, 11)])) == 2  # same reader
+    assert len(fuse_boxes([("R1", 0, 0, 10, 10), ("R3", 50, 50, 60, 60)], min_votes=2)) == 0
+
+
+def test_vindr_kaggle(tmp_path):
+    ds = open_dataset("vindr", build_vindr_kaggle(tmp_path), crosswalk=stub_crosswalk)
+    assert ds.report.skipped == {"malformed row": 1}
+    samples = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
+    img1, img2 = samples["img1"], samples["img2"]
+    f = img1.finding_set.ids
+    assert img1.image_labels[f.index("cardiomegaly")] == 1  # 2 of 3 readers
+    assert math.isnan(img1.image_labels[f.index("nodule")]) and img1.image_uncertain[f.index("nodule")]
+    assert img2.image_labels[f.index("cardiomegaly")] == 0
+    labels = [f[i] for i in img1.finding_box_labels.tolist()]
+    assert sorted(labels) == ["cardiomegaly", "mass", "nodule"]
+    assert img1.finding_boxes[labels.index("cardiomegaly")].tolist() == [11, 21, 41, 51]
+    assert img1.image[0, 0, 0] > img1.image[0, 0, -1]  # MONOCHROME1 inverted
+    assert SECRET_PATIENT not in repr(img1)

@@ -1,0 +1,108 @@
+"""AnatomyKG API on the project's ontology (+ corpora): nodes, resolve, structure, labels, text."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kg import finding_set, region_set
+from kg.errors import QueryError, UnknownTermError
+
+
+def test_nodes_and_types(real_kg):
+    info = real_kg.info()
+    assert info["nodes"]["anatomy"] >= 45 and info["nodes"]["finding"] >= 17
+    for rid in region_set("cig38_text").ids + finding_set("core").ids:
+        assert rid in real_kg
+    node = real_kg.node("left_costophrenic_angle")
+    assert node.type == "anatomy" and node.laterality == "left"
+    assert set(node.to_json()) == {"id", "label", "type", "radlex", "umls", "synonyms"}
+    assert all(n.type == "device" for n in real_kg.nodes("device"))
+    with pytest.raises(QueryError):
+        real_kg.nodes("organ")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("L CPA", "left_costophrenic_angle"),
+        ("RLL", "right_lower_lobe"),
+        ("plueral efusion", "pleural_effusion"),
+        ("Pleural Effusions!", "pleural_effusion"),
+        ("cardiac silhouette", "cardiac_silhouette"),
+        ("right lower lung zone", "right_lower_lung_zone"),
+        ("Right Costophrenic Angle", "right_costophrenic_angle"),
+        ("left base", "left_lung_base"),
+        ("cardiomegally", "cardiomegaly"),
+        ("ETT", "endotracheal_tube"),
+    ],
+)
+def test_resolve(real_kg, text, expected):
+    matches = real_kg.resolve(text)
+    assert matches[0].node.id == expected
+    assert 0 < matches[0].score <= 1
+    assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
+
+
+def test_resolve_types_and_unknown(real_kg):
+    assert all(m.node.type == "anatomy" for m in real_kg.resolve("left lung", types="anatomy", limit=5))
+    assert real_kg.resolve("pleural effusion", types=("finding",))[0].node.id == "pleural_effusion"
+    with pytest.raises(UnknownTermError) as err:
+        real_kg.resolve("pleural efffffusion zzz qqq")
+    assert isinstance(err.value.suggestions, list)
+    with pytest.raises(UnknownTermError) as err:
+        real_kg.node("pleural_efusion")
+    assert "pleural_effusion" in err.value.suggestions
+    assert "did you mean" in str(err.value)
+
+
+def test_structure(real_kg):
+    assert "left_lung" in real_kg.ancestors("left_lower_lung_zone", "part_of")
+    assert "left_lower_lung_zone" in real_kg.descendants("left_lung", "part_of")
+    assert real_kg.lateral_counterpart("left_costophrenic_angle") == "right_costophrenic_angle"
+    assert "lung_opacity" in real_kg.ancestors("consolidation", "is_a")
+
+
+def test_crosswalk(real_kg):
+    with pytest.raises(UnknownTermError):
+        real_kg.crosswalk("no_such_vocabulary", "x")
+    tables = real_kg.raw["crosswalks"]
+    if "chexpert" not in tables:
+        pytest.skip("crosswalks not written yet")
+    rows = real_kg.crosswalk("chexpert", "pleural effusion")
+    assert rows[0].ontology_id == "pleural_effusion"
+
+
+def test_propagate_labels_regions_and_findings(real_kg):
+    regions = ["left_lung", "left_lower_lung_zone", "right_lung"]
+    findings = ["lung_opacity", "consolidation", "pleural_effusion"]
+    labels = np.full((2, 3, 3), np.nan, dtype=np.float32)
+    labels[0, 1, 1] = 1.0  # consolidation at left lower lung zone
+    labels[0, 0, 0] = 0.0  # explicit negative, overridden by the propagated positive
+    labels[0, 2, 2] = 0.0
+    out = real_kg.propagate_labels(labels, regions, findings)
+    assert out.shape == labels.shape
+    assert out[0, 0, 1] == 1 and out[0, 0, 0] == 1 and out[0, 1, 0] == 1
+    assert out[0, 2, 2] == 0 and np.isnan(out[0, 2, 0]) and np.isnan(out[1]).all()
+    image = real_kg.propagate_labels(np.array([np.nan, 1, 0]), None, findings)
+    assert image.tolist()[:2] == [1, 1] and image[2] == 0
+
+
+def test_location_prior_is_soft(real_kg):
+    regions = region_set("cig29").ids
+    findings = finding_set("core").ids
+    prior = real_kg.location_prior(findings, regions)
+    assert prior.shape == (len(regions), len(findings))
+    assert (prior > 0).all() and (prior <= 1).all()
+    cardio = findings.index("cardiomegaly")
+    assert prior[regions.index("cardiac_silhouette"), cardio] > prior[regions.index("left_apical_zone"), cardio]
+
+
+def test_text_outputs(real_kg):
+    text = real_kg.node_text("pleural_effusion")
+    assert text.startswith("pleural effusion: ") and "Synonyms:" in text
+    prompt = real_kg.prompt("pleural effusion", "left costophrenic angle")
+    assert prompt.startswith("left costophrenic angle: pleural effusion — ")
+    assert real_kg.prompt("pleural_effusion", "left_costophrenic_angle", negated=True) == \
+        "left costophrenic angle: no pleural effusion"
+    assert real_kg.prompt("cardiomegaly").startswith("cardiomegaly — ")

@@ -1,0 +1,72 @@
+"""Corpus readers: list literal parsing, synthetic files, and the exact PadChest recount."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from kg.sources import openi, padchest
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "padchest_finding_localization_pairs.csv"
+
+
+def test_parse_list_handles_nan_nesting_and_spaces():
+    assert padchest.parse_list("[['a', 'loc b'], [' c', nan]]") == [["a", "loc b"], ["c"]]
+    assert padchest.parse_list("nan") == [] and padchest.parse_list("") == []
+    assert padchest.parse_list("['x']") == ["x"]
+    with pytest.raises(ValueError):
+        padchest.parse_list("[['a']")
+    assert padchest.parse_cuis("['C0034069' 'C0742362']") == ("C0034069", "C0742362")
+
+
+def test_segments_pair_runs():
+    segs = padchest.segments(["a", "b", "loc x", "c", "loc y", "loc z"])
+    assert segs == [(("a", "b"), ("loc x",)), (("c",), ("loc y", "loc z"))]
+
+
+def test_synthetic_padchest_dedups_studies(mini_corpora):
+    studies = list(padchest.iter_studies(mini_corpora / padchest.PADCHEST_CSV))
+    assert [s.study_id for s in studies] == ["s1", "s2", "s3", "s4", "s5", "s6"]
+    assert studies[0].image_ids == ("s1_0.png", "s1_1.png") and studies[0].method == "physician"
+    assert studies[2].flat and studies[2].method == "model"
+    assert studies[4].labels == ("consolidation", "pneumonia")
+    pairs = padchest.sentence_pairs(studies)
+    assert pairs[("pleural effusion", "loc left")] == 1 and ("cardiomegaly", "loc right") not in pairs
+
+
+def test_synthetic_openi(mini_corpora):
+    reports = list(openi.iter_reports(mini_corpora / openi.OPENI_TGZ))
+    assert [r.report_id for r in reports] == ["CXR1", "CXR2"]
+    first = reports[0]
+    assert first.findings == "Left basilar opacity. XXXX" and first.impression == "Effusions."
+    assert first.mesh_terms[0] == openi.MeshTerm("Opacity", ("lung", "base", "left", "mild"))
+    assert first.image_ids == ("CXR1_IM-0001-1001",) and first.mesh_automatic == ("opacity",)
+
+
+def test_recount_top40_padchest_pairs_exactly(padchest_studies):
+    """Top 40 (finding, localization) pairs, sentence level, physician subset: exact study counts."""
+    if not REFERENCE.is_file():
+        pytest.skip("reference CSV not available")
+    rows = list(csv.DictReader(REFERENCE.open(encoding="utf-8")))
+    column = "studies_sentence_level_physician_subset"
+    top = sorted(rows, key=lambda r: -int(r[column]))[:40]
+    counts = padchest.sentence_pairs(padchest_studies)
+    assert counts[("cardiomegaly", "loc cardiac")] == 2210
+    assert {(r["finding"], r["localization"]): counts[(r["finding"], r["localization"])] for r in top} == {
+        (r["finding"], r["localization"]): int(r[column]) for r in top
+    }
+
+
+def test_padchest_corpus_statistics(padchest_studies):
+    assert len(padchest_studies) == 109_852
+    assert sum(s.method == "physician" for s in padchest_studies) == 26_413
+    assert len({t for s in padchest_studies for t in s.labels}) == 193
+
+
+def test_openi_corpus_statistics(xrv_data):
+    reports = list(openi.iter_reports())
+    assert len(reports) == 3955
+    assert sum(len(r.image_ids) for r in reports) == 7470
+    assert sum(len(r.mesh_major) for r in reports) == 8298
