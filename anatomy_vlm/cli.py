@@ -24,7 +24,11 @@ _GROUPS = [
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anatomy-vlm", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="anatomy-vlm",
+        description="Anatomy-VLM: an anatomy-aware, knowledge-graph-driven vision-language model "
+        "for chest radiographs. Not for clinical use.",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -85,6 +85,7 @@ class MeshGold:
             if row.match in ("exact", "broad") and self.types.get(row.ontology_id) in FINDING_TYPES
         }
         self._lift: dict[str, str | None] = {}
+        self._isa: dict[str, list[str]] = {}
 
     def parts(self, label: str) -> list[str]:
         try:
@@ -104,6 +105,13 @@ class MeshGold:
             gold.update((f, s) for f in findings for s in (sides or {"none"}))
         return gold
 
+    def related(self, a: str, b: str) -> bool:
+        """Equal ids, or one an ``is_a`` ancestor of the other."""
+        return a == b or b in self._ancestors(a) or a in self._ancestors(b)
+
+    def related_side(self, a: tuple, b: tuple) -> bool:
+        return a[1] == b[1] and self.related(a[0], b[0])
+
     def lift(self, node_id: str) -> str | None:
         """The id itself when MeSH can express it, else its nearest such ``is_a`` ancestor."""
         if node_id not in self._lift:
@@ -112,10 +120,12 @@ class MeshGold:
         return self._lift[node_id]
 
     def _ancestors(self, node_id: str) -> list[str]:
-        try:
-            return list(self.kg.ancestors(node_id, relation="is_a"))
-        except Exception:
-            return []
+        if node_id not in self._isa:
+            try:
+                self._isa[node_id] = list(self.kg.ancestors(node_id, relation="is_a"))
+            except Exception:
+                self._isa[node_id] = []
+        return self._isa[node_id]
 
 
 def report_text(report) -> str:
@@ -137,6 +147,8 @@ _NEGEX_PRE = ("no", "not", "without", "negative for", "no evidence of", "no sign
 _NEGEX_POST = ("ruled out", "unlikely", "is absent", "are absent", "not seen", "free")
 _NEGEX_PSEUDO = ("no change", "no significant change", "no interval change", "not only", "no increase")
 _WINDOW = 5  # NegEx's scope in words
+# Whether hedged (uncertain, not negated) mentions count as MeSH positives; chosen on dev.
+UNCERTAIN_POSITIVE = True
 
 
 class KeywordBaseline:
@@ -172,32 +184,43 @@ def _negex(sentence: str, start: int, end: int) -> bool:
 
 
 # --------------------------------------------------------------------------- MeSH evaluation
-def mesh_eval(reports: list, kg, lexicon: Lexicon, gold: MeshGold) -> dict:
+LEVELS = ("finding", "side", "finding_isa", "side_isa")
+
+
+def mesh_eval(reports: list, kg, lexicon: Lexicon, gold: MeshGold, *, uncertain_positive: bool = UNCERTAIN_POSITIVE) -> dict:
+    """Micro P/R/F1 of parser and baseline against MeSH, strict and ``is_a``-lenient (``*_isa``)."""
     baseline = KeywordBaseline(kg)
-    sets = {name: {"finding": (set(), set()), "side": (set(), set())} for name in ("parser", "baseline")}
+    counts = {name: {level: [0, 0, 0] for level in LEVELS} for name in ("parser", "baseline")}
     seconds = 0.0
     for report in reports:
         text = report_text(report)
         truth = gold.pairs(report)
         start = time.perf_counter()
-        parsed = [(m.finding, m.sides) for m in parse_report(text, lexicon=lexicon) if not m.negated]
+        parsed = [(m.finding, m.sides) for m in parse_report(text, lexicon=lexicon)
+                  if not m.negated and (uncertain_positive or not m.uncertain)]
         seconds += time.perf_counter() - start
         keyword = [(f, s) for f, s, negated in baseline.mentions(text) if not negated]
         for name, found in (("parser", parsed), ("baseline", keyword)):
-            pairs = lifted_pairs(found, gold)
-            _add(sets[name], report.report_id, truth, pairs)
-    result = {name: {level: score(*sets[name][level]).to_json() for level in ("finding", "side")}
-              for name in sets}
+            _add(counts[name], truth, lifted_pairs(found, gold), gold)
+    result = {name: {level: Scores(*counts[name][level]).to_json() for level in LEVELS} for name in counts}
     result["reports"] = len(reports)
     result["parser_reports_per_s"] = round(len(reports) / seconds, 1) if seconds else None
     return result
 
 
-def _add(bucket: dict, report_id: str, truth: set, predicted: set) -> None:
-    bucket["finding"][0].update((report_id, f) for f, _ in truth)
-    bucket["finding"][1].update((report_id, f) for f, _ in predicted)
-    bucket["side"][0].update((report_id, f, s) for f, s in truth)
-    bucket["side"][1].update((report_id, f, s) for f, s in predicted)
+def _add(bucket: dict, truth: set, predicted: set, gold: MeshGold) -> None:
+    """Add one report's counts: strict set overlap, and overlap up to ``is_a`` ancestry."""
+    for level, key in (("finding", lambda p: p[0]), ("side", lambda p: p)):
+        t = {key(p) for p in truth}
+        q = {key(p) for p in predicted}
+        _count(bucket[level], len(t & q), len(q - t), len(t - q))
+        related = gold.related_side if level == "side" else gold.related
+        hit_pred = sum(1 for x in q if any(related(x, y) for y in t))
+        hit_gold = sum(1 for y in t if any(related(x, y) for x in q))
+        # precision counts judged predictions, recall counts recalled gold terms
+        bucket[level + "_isa"][0] += hit_gold
+        bucket[level + "_isa"][1] += len(q) - hit_pred
+        bucket[level + "_isa"][2] += len(t) - hit_gold
 
 
 # --------------------------------------------------------------------------- hand-set evaluation

@@ -10,6 +10,7 @@ Run: ``.venv/bin/python -m benchmarks.bench_phantom [N]`` (default 200).
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -21,13 +22,16 @@ from benchmarks._machine import write_result
 TARGET_PER_CORE = 50.0
 
 
-def time_cli(n: int, size: int, workers: int, out: Path) -> float:
-    """Wall seconds of one ``anatomy-vlm data phantom`` process."""
+def time_cli(n: int, size: int, workers: int, out: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + sys, all its processes) of one CLI process."""
     cmd = [sys.executable, "-m", "anatomy_vlm.cli", "data", "phantom", "--out", str(out), "--n", str(n),
            "--size", str(size), "--workers", str(workers), "--seed", "1"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main(argv: list[str]) -> None:
@@ -37,24 +41,31 @@ def main(argv: list[str]) -> None:
         for size in (256, 512):
             for workers in (1, 2):
                 load_before = os.getloadavg()[0]
-                seconds = time_cli(n, size, workers, Path(tmp) / f"d{size}_{workers}")
+                seconds, cpu = time_cli(n, size, workers, Path(tmp) / f"d{size}_{workers}")
                 runs.append({"size": size, "workers": workers, "n": n, "seconds": round(seconds, 2),
                              "images_per_s": round(n / seconds, 1),
                              "images_per_s_per_worker": round(n / seconds / workers, 1),
+                             "cpu_seconds": round(cpu, 2), "images_per_cpu_s": round(n / cpu, 1),
                              "load_avg_1min_before": round(load_before, 2)})
                 print(runs[-1], flush=True)
     at256 = [r for r in runs if r["size"] == 256 and r["workers"] == 1][0]
     default = [r for r in runs if r["size"] == 512 and r["workers"] == 1][0]
     payload = {"target_images_per_s_per_core_256": TARGET_PER_CORE, "runs": runs,
-               "meets_256_target": at256["images_per_s_per_worker"] >= TARGET_PER_CORE,
+               "meets_256_target_wall": at256["images_per_s_per_worker"] >= TARGET_PER_CORE,
+               "meets_256_target_cpu": at256["images_per_cpu_s"] >= TARGET_PER_CORE,
                "default_n200_seconds": default["seconds"] if n == 200 else None,
-               "note": "fresh CLI process per run (includes interpreter start and imports); the machine is "
-                       "shared, so the 1-minute load average before each run is recorded"}
+               "note": "fresh CLI process per run (includes interpreter start and imports). The machine is "
+                       "shared (2 cores, several jobs), so wall figures are pessimistic; images_per_cpu_s "
+                       "(n / CPU seconds of the CLI and its workers) is the per-core rate without contention "
+                       "for the core, and the 1-minute load average before each run is recorded"}
     lines = ["# Phantom generation speed (end to end through the CLI)", "",
              f"n = {n} per run; target ≥ {TARGET_PER_CORE} images/s per core at 256 px.", "",
-             "| size | workers | seconds | images/s | images/s per worker | load before |", "|---|---|---|---|---|---|"]
+             "| size | workers | wall s | images/s | images/s per worker | CPU s | images per CPU-s | load before |",
+             "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['size']} | {r['workers']} | {r['seconds']} | {r['images_per_s']} | "
-              f"{r['images_per_s_per_worker']} | {r['load_avg_1min_before']} |" for r in runs]
+              f"{r['images_per_s_per_worker']} | {r['cpu_seconds']} | {r['images_per_cpu_s']} | "
+              f"{r['load_avg_1min_before']} |" for r in runs]
+    lines += ["", payload["note"] + "."]
     write_result("phantom_speed", payload, markdown="\n".join(lines) + "\n")
 
 

@@ -1,7 +1,8 @@
 """Anatomy of normal phantom PA films, measured on the rendered masks, and render speed.
 
-Over N normal PA films (default 500, 256 px): cardiothoracic ratio < 0.50; right dome higher
-than the left; left hilum higher than the right; lungs spanning 55–65% of image height;
+Over N normal PA films (default 500, 256 px): cardiothoracic ratio < 0.50 (heart and lung
+masks); right dome higher than the left (top of each lung mask's lower border over its middle
+half); left hilum higher than the right (the renderer's hilum points; there is no hilum mask); lungs spanning 55–65% of image height;
 Dice between each lung mask and its nearest real lung mask (the 435 usable V7 masks of
 torchxrayvision, both cropped to the thorax box and resized to 64×64). Also ms per film for
 ``render()`` at 256 and 512 px (CPU time, one thread).
@@ -42,6 +43,15 @@ def _best_dice(mask: np.ndarray, real: np.ndarray, real_sum: np.ndarray) -> floa
     return float(np.max(2 * inter / (real_sum + flat.sum() + 1e-6)))
 
 
+def _dome_y(lung: np.ndarray) -> float:
+    """Highest point (min y, px) of the lung's lower border over the middle half of its columns."""
+    cols = np.nonzero(lung.any(axis=0))[0]
+    a, b = cols[0] + (cols[-1] - cols[0]) // 4, cols[-1] - (cols[-1] - cols[0]) // 4
+    sub = lung[:, a:b + 1]
+    bottom = sub.shape[0] - 1 - np.argmax(sub[::-1], axis=0)
+    return float(bottom.min())
+
+
 def _timing(size: int, n: int) -> float:
     rng = np.random.default_rng(123)
     patients = [sample_patient(rng) for _ in range(n)]
@@ -69,10 +79,11 @@ def main(argv: list[str] | None = None) -> dict:
     for _ in range(args.n):
         film = render(sample_patient(rng, view="PA"), [], size=args.size, rng=rng)
         m = film.measurements
-        row = {"ctr": m["ctr"], "right_dome_higher": m["right_dome_y"] < m["left_dome_y"],
+        dome_r, dome_l = _dome_y(film.masks["right_lung"]), _dome_y(film.masks["left_lung"])
+        row = {"ctr": m["ctr"], "right_dome_higher": dome_r < dome_l,
                "left_hilum_higher": m["left_hilum_y"] < m["right_hilum_y"],
                "lung_height_frac": m["lung_height_frac"],
-               "dome_diff_cm": (m["left_dome_y"] - m["right_dome_y"]) / m["px_per_cm"],
+               "dome_diff_cm": (dome_l - dome_r) / m["px_per_cm"],
                "hilum_diff_cm": (m["right_hilum_y"] - m["left_hilum_y"]) / m["px_per_cm"]}
         if real:
             r, lft = _crop_pair(film.masks["right_lung"], film.masks["left_lung"])

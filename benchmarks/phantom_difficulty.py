@@ -31,6 +31,7 @@ from benchmarks._machine import write_result
 BINS = ("subtle", "moderate", "obvious")
 LOCAL = ("nodule", "pleural_effusion", "pneumothorax", "rib_fracture", "clavicle_fracture")
 BAR = 0.75
+DEVICES = ("endotracheal_tube", "enteric_tube", "central_venous_catheter", "pacemaker")  # severity is not meaningful
 
 
 def _auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
@@ -134,7 +135,7 @@ def _bars(per_finding: dict) -> dict:
         # "small effusion": the bar applies to the subtle bin of pleural effusion
         auc = r.get("thumbnail_region_auroc_subtle" if f == "pleural_effusion" else "thumbnail_region_auroc")
         bins = [r.get(f"thumbnail_image_auroc_{b}") for b in BINS]
-        rising = None if None in bins else bool(bins[0] <= bins[1] + 0.02 and bins[1] <= bins[2] + 0.02)
+        rising = None if None in bins or f in DEVICES else bool(bins[0] <= bins[1] + 0.02 and bins[1] <= bins[2] + 0.02)
         out[f] = {"local": f in LOCAL, "thumbnail_le_bar": None if auc is None else auc <= BAR,
                   "rises_with_severity": rising}
     return out
@@ -162,6 +163,12 @@ def _markdown(p: dict) -> str:
         lines.append(f"| {f} | {'yes' if b['local'] else ''} | {_fmt(r['prior_region_auroc'])} | "
                      f"{_fmt(r['thumbnail_region_auroc'])} | {reg} | {_fmt(r.get('thumbnail_image_auroc'))} | {img} | "
                      f"{b['thumbnail_le_bar']} | {b['rises_with_severity']} |")
+    over = [f for f, b in p["bars"].items() if b["local"] and b["thumbnail_le_bar"] is False]
+    flat = [f for f, b in p["bars"].items() if b["rises_with_severity"] is False]
+    lines += ["", f"Local findings over the bar: {', '.join(over) or 'none'}.",
+              f"Detectability not rising with severity (image level, 0.02 tolerance): {', '.join(flat) or 'none'}.",
+              "Pleural effusion is held to the bar in its subtle bin (\"small effusion\"). Devices have no severity.",
+              "Bins with few test positives are noisy; see n_region_positives_* in the JSON."]
     return "\n".join(lines) + "\n"
 
 

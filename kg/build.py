@@ -54,7 +54,13 @@ def build_graph(onto: Path, data: Path | None) -> dict:
     """Build the JSON-ready graph: nodes, axiom edges, crosswalks, projections, evidence."""
     from kg import evidence as ev
     from kg.mapping import TermMapper
-    from kg.ontology import parse_graph, read_classes, read_crosswalks, read_projections, turtle_files
+    from kg.ontology import (
+        parse_graph,
+        read_classes,
+        read_crosswalks,
+        read_projections,
+        turtle_files,
+    )
 
     started = time.perf_counter()
     files = turtle_files(onto)
@@ -100,14 +106,19 @@ def _check_projections(rows: list[list], nodes: dict) -> tuple[list[list], list[
     return kept, problems
 
 
-def load_or_build(*, onto: Path | None = None, data: Path | None | str = "default", rebuild: bool = False) -> dict:
-    """The built graph for these inputs: from the cache when present, else built and cached.
+def inputs(*, onto: Path | None = None, data: Path | None | str = "default") -> tuple[Path, Path | None, str]:
+    """``(ontology folder, corpora folder or None, version key)`` for these build inputs.
 
     ``data="default"`` uses :func:`kg.paths.xrv_data_dir`; ``None`` builds from the ontology alone.
     """
     onto = onto or ontology_dir()
     data_dir = xrv_data_dir() if data == "default" else (Path(data) if data else None)
-    key = version_key(onto, data_dir)
+    return onto, data_dir, version_key(onto, data_dir)
+
+
+def load_or_build(*, onto: Path | None = None, data: Path | None | str = "default", rebuild: bool = False) -> dict:
+    """The built graph for these inputs: from the cache when present, else built and cached."""
+    onto, data_dir, key = inputs(onto=onto, data=data)
     path = cache_dir() / "kg" / f"graph-{key}.json"
     if path.is_file() and not rebuild:
         try:

@@ -10,6 +10,7 @@ from kg.ontology import SYMMETRIC
 from kg.types import NODE_TYPES, CrosswalkEntry, Match, Node, Ranked, Step
 
 HIERARCHY = ("part_of", "is_a")
+_LOADED: dict[str, AnatomyKG] = {}  # the last graph loaded in this process, by version key
 
 
 class AnatomyKG:
@@ -60,10 +61,17 @@ class AnatomyKG:
                 from the ontology alone.
             rebuild: ignore the cache.
         """
-        from kg.build import load_or_build
+        from kg.build import inputs, load_or_build
 
-        graph = load_or_build(onto=Path(ontology) if ontology else None, data=data, rebuild=rebuild)
-        return cls(graph=graph)
+        onto = Path(ontology) if ontology else None
+        key = inputs(onto=onto, data=data)[2]
+        if key in _LOADED and not rebuild:  # same inputs in this process: reuse (the graph is read-only)
+            return _LOADED[key]
+        kg = cls(graph=load_or_build(onto=onto, data=data, rebuild=rebuild))
+        while len(_LOADED) >= 4:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = kg
+        return kg
 
     @property
     def raw(self) -> dict:

@@ -23,35 +23,64 @@ def _weights(kg) -> dict[str, float]:
     return kg.raw.get("evidence", {}).get("source_weights", {})
 
 
-def project(kg, anatomy: str, targets: frozenset[str], _seen: frozenset[str] = frozenset()) -> dict[str, float]:
+def project(kg, anatomy: str, targets: frozenset[str]) -> dict[str, float]:
     """Weights with which evidence at ``anatomy`` reaches the ``targets`` regions.
 
     Order: the anatomy itself when a target; its ``projects_onto`` rows (recursively); an equal
     split over its lateral variants; its nearest ``part_of`` ancestor among the targets.
+    Memoised per (anatomy, targets); a projection cycle contributes nothing.
     """
-    key = (anatomy, targets)
     cache = kg._cache.setdefault("project", {})
-    if key in cache and not _seen:
-        return cache[key]
-    out: dict[str, float] = {}
+    key = (anatomy, targets)
+    if key not in cache:
+        cache[key] = {}  # cycle guard while computing
+        cache[key] = _project(kg, anatomy, targets)
+    return cache[key]
+
+
+def _project(kg, anatomy: str, targets: frozenset[str]) -> dict[str, float]:
     if anatomy in targets:
-        out = {anatomy: 1.0}
-    if not out and anatomy not in _seen:
-        for dst, weight in kg._projects.get(anatomy, []):
-            for region, w in project(kg, dst, targets, _seen | {anatomy}).items():
-                out[region] = out.get(region, 0.0) + weight * w
-    if not out:
-        variants = [c for rel in ("is_a", "part_of") for c in kg.children(anatomy, rel)
-                    if kg.node(c).laterality in ("left", "right")]
-        for variant in dict.fromkeys(variants):
-            for region, w in project(kg, variant, targets, _seen | {anatomy}).items():
-                out[region] = out.get(region, 0.0) + w / len(set(variants))
-    if not out:
-        nearest = next((a for a in kg.ancestors(anatomy, "part_of") if a in targets), None)
-        out = {nearest: 1.0} if nearest else {}
-    if not _seen:
-        cache[key] = out
-    return out
+        return {anatomy: 1.0}
+    out: dict[str, float] = {}
+    for dst, weight in kg._projects.get(anatomy, []):
+        for region, w in project(kg, dst, targets).items():
+            out[region] = out.get(region, 0.0) + weight * w
+    if out:
+        return out
+    variants = _lateral_variants(kg, anatomy)
+    for variant in variants:
+        for region, w in project(kg, variant, targets).items():
+            out[region] = out.get(region, 0.0) + w / len(variants)
+    if out:
+        return out
+    nearest = next((a for a in kg.ancestors(anatomy, "part_of") if a in targets), None)
+    return {nearest: 1.0} if nearest else {}
+
+
+def _lateral_variants(kg, anatomy: str) -> tuple[str, ...]:
+    cache = kg._cache.setdefault("variants", {})
+    if anatomy not in cache:
+        found = [c for rel in ("is_a", "part_of") for c in kg.children(anatomy, rel)
+                 if kg.node(c).laterality in ("left", "right")]
+        cache[anatomy] = tuple(dict.fromkeys(found))
+    return cache[anatomy]
+
+
+def _reachable(kg) -> dict[str, set[str]]:
+    """For every node, the evidence anatomies whose ``projects_onto`` rows reach it (transitively)."""
+    if "reachable" in kg._cache:
+        return kg._cache["reachable"]
+    reverse: dict[str, set[str]] = defaultdict(set)
+    for source in kg._by_anatomy:
+        stack, seen = [source], {source}
+        while stack:
+            for dst, _w in kg._projects.get(stack.pop(), []):
+                if dst not in seen:
+                    seen.add(dst)
+                    reverse[dst].add(source)
+                    stack.append(dst)
+    kg._cache["reachable"] = reverse
+    return reverse
 
 
 def _target_ids(kg, region_set) -> tuple[str, ...] | None:
@@ -142,18 +171,14 @@ def findings_at(kg, anatomy: str, *, include_parts: bool = True) -> list[Ranked]
 
 
 def _contributors(kg, targets: frozenset[str]) -> dict[str, float]:
-    cache = kg._cache.setdefault("contributors", {})
-    if targets in cache:
-        return cache[targets]
-    out: dict[str, float] = {}
-    for anatomy in kg._by_anatomy:
-        if anatomy in targets:
-            out[anatomy] = 1.0
-            continue
-        weight = sum(project(kg, anatomy, targets).values()) if kg._projects.get(anatomy) else 0.0
+    """Evidence anatomies reaching ``targets``, with the weight they project into them (max 1)."""
+    reachable = _reachable(kg)
+    out = {a: 1.0 for a in targets if a in kg._by_anatomy}
+    candidates = {x for t in targets for x in reachable.get(t, ())} - targets
+    for anatomy in candidates:
+        weight = sum(project(kg, anatomy, targets).values())
         if weight > 0:
-            out[anatomy] = weight
-    cache[targets] = out
+            out[anatomy] = min(1.0, weight)
     return out
 
 

@@ -155,14 +155,24 @@ def _first(value) -> float:
     return float(value[0] if isinstance(value, (MultiValue, list, tuple)) else value)
 
 
+def _apply_lut(item, values: np.ndarray) -> np.ndarray:
+    """A VOI LUT item (LUTDescriptor = entries, first mapped value, bits) -> values in [0, 1]."""
+    entries, first, bits = (int(v) for v in item.LUTDescriptor)
+    data = item.LUTData
+    if isinstance(data, (bytes, bytearray)):  # OW: 16-bit words
+        lut = np.frombuffer(bytes(data), dtype="<u2").astype(np.float64)
+    else:
+        lut = np.asarray(list(data) if hasattr(data, "__len__") else [data], dtype=np.float64)
+    entries = entries or 65536
+    lut = lut[:entries]
+    index = np.clip(np.rint(values).astype(np.int64) - first, 0, len(lut) - 1)
+    return np.clip(lut[index] / float(2 ** (bits or 16) - 1), 0.0, 1.0)
+
+
 def _voi(ds, values: np.ndarray) -> tuple[np.ndarray, bool]:
     """Apply the VOI LUT or the first window. Returns (values in [0, 1], applied)."""
     if "VOILUTSequence" in ds:
-        from pydicom.pixels import apply_voi_lut
-
-        out = np.asarray(apply_voi_lut(values, ds, index=0), dtype=np.float64)
-        bits = int(ds.VOILUTSequence[0].LUTDescriptor[2]) or 16
-        return np.clip(out / float(2**bits - 1), 0.0, 1.0), True
+        return _apply_lut(ds.VOILUTSequence[0], values), True
     if "WindowCenter" in ds and "WindowWidth" in ds:
         center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
         width = max(width, 1.0)

@@ -36,6 +36,7 @@ __all__ = [
     "hflip",
     "resize",
     "lateral_pairs",
+    "name_counterpart",
 ]
 
 
@@ -195,7 +196,8 @@ def collate(samples: Sequence[CXRSample | None]) -> CXRBatch:
     )
 
 
-def _name_counterpart(node_id: str) -> str | None:
+def name_counterpart(node_id: str) -> str | None:
+    """The id-naming rule ``left_X`` <-> ``right_X`` (no KG needed)."""
     for a, b in (("left_", "right_"), ("right_", "left_")):
         if node_id.startswith(a):
             return b + node_id[len(a):]
@@ -212,7 +214,7 @@ def _default_counterpart() -> Callable[[str], str | None]:
 
         return AnatomyKG.load().lateral_counterpart
     except (ImportError, AttributeError, KGError):
-        return _name_counterpart
+        return name_counterpart
 
 
 def lateral_pairs(

@@ -26,6 +26,7 @@ PSEUDO = _phrases(
     "no definite change", "not changed", "no increase", "no decrease", "no significant interval change",
     "not significantly changed", "no new change", "not only", "no further", "gram negative",
     "without change", "without significant change", "without interval change", "no other change",
+    "age indeterminate", "indeterminate age", "of indeterminate age",
 )
 PRE_NEG = _phrases(
     "no", "not", "without", "negative for", "free of", "absence of", "absent", "no evidence of",
@@ -47,7 +48,7 @@ PRE_UNC = _phrases(
     "concerning for", "concern for", "suggestive of", "suggests", "suggesting", "suggest",
     "suggested", "cannot exclude", "can not exclude", "cannot rule out", "can not rule out",
     "not exclude", "not rule out", "cannot be excluded", "could not exclude", "equivocal",
-    "indeterminate", "consider", "considered", "presumably", "presumed", "differential",
+    "consider", "considered", "considerations", "consideration", "questioned", "presumably", "presumed", "differential",
     "rule out", "evaluate for", "worrisome for", "question", "uncertain", "versus", "vs",
     "favor", "favored", "borderline", "difficult to exclude",
     "not entirely excluded", "cannot be entirely excluded",
@@ -60,9 +61,12 @@ POST_UNC = _phrases(
     "could be present", "is questionable", "is not entirely excluded", "is not ruled out",
     "not be excluded", "be excluded",
 )
+# Cues that hedge both neighbours ("air trapping versus technique").
+BOTH_WAYS_UNC = frozenset({("versus",), ("vs",)})
 TERMINATORS = frozenset({";", ":", "but", "however", "although", "though", "except", "aside",
-                         "apart", "which", "whereas", "while", "yet", "there", "otherwise",
-                         "secondary", "due", "?", "."})
+                         "apart", "which", "whereas", "while", "yet", "there", "otherwise", "?", "."})
+# Words that end a negation's scope but not a hedge's ("may be secondary to X" hedges X).
+NEGATION_ONLY_TERMINATORS = frozenset({"secondary", "due"})
 # After a comma, these words open a new positive clause ("No effusion, mild atelectasis").
 CLAUSE_OPENERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe", "small", "large",
                             "minimal", "stable", "persistent", "slight", "trace", "increased",
@@ -94,6 +98,7 @@ class Triggers:
     triggers: tuple[Trigger, ...]
     terminators: frozenset[int]
     commas: frozenset[int]
+    negation_terminators: frozenset[int] = frozenset()
 
 
 def find_triggers(tokens: list[Token]) -> Triggers:
@@ -108,12 +113,27 @@ def find_triggers(tokens: list[Token]) -> Triggers:
             claimed[start:end] = [True] * (end - start)
             if kind != "pseudo":
                 found.append(Trigger(kind, direction, start, end))
+            if kind == "unc" and tuple(words[start:end]) in BOTH_WAYS_UNC:
+                found.append(Trigger(kind, "post", start, end))
     terminators = {i for i, w in enumerate(words) if w in TERMINATORS and not claimed[i]}
     commas = {i for i, w in enumerate(words) if w == ","}
     for i in commas:
-        if i + 1 < len(words) and words[i + 1] in CLAUSE_OPENERS:
+        # ", mild atelectasis" opens a positive clause, unless a list goes on ("…, large X, or Y")
+        if i + 1 < len(words) and words[i + 1] in CLAUSE_OPENERS and not _list_goes_on(words, i, terminators):
             terminators.add(i)
-    return Triggers(tuple(sorted(found, key=lambda t: t.start)), frozenset(terminators), frozenset(commas))
+    negation_only = {i for i, w in enumerate(words) if w in NEGATION_ONLY_TERMINATORS}
+    return Triggers(tuple(sorted(found, key=lambda t: t.start)), frozenset(terminators),
+                    frozenset(commas), frozenset(negation_only))
+
+
+def _list_goes_on(words: list[str], comma: int, terminators: set[int]) -> bool:
+    """An ``or``/``nor`` later in the same clause: the comma separates list items."""
+    for k in range(comma + 1, len(words)):
+        if k in terminators:
+            return False
+        if words[k] in ("or", "nor"):
+            return True
+    return False
 
 
 def _matches(words: list[str], phrases, claimed: list[bool]):
@@ -134,7 +154,8 @@ def assertion_of(triggers: Triggers, start: int, end: int) -> Assertion:
     negated = uncertain = False
     for trig in triggers.triggers:
         if trig.direction == "pre" and trig.end <= start:
-            hit = not _blocked(triggers.terminators, trig.end, start)
+            stops = triggers.terminators | (triggers.negation_terminators if trig.kind == "neg" else frozenset())
+            hit = not _blocked(stops, trig.end, start)
         elif trig.direction == "post" and trig.start >= end:
             hit = not _blocked(triggers.terminators | triggers.commas, end, trig.start)
         else:

@@ -93,7 +93,7 @@ def _at_line_or_sentence_start(text: str, pos: int) -> bool:
 
 
 def _is_abbreviation(masked: str, period: int) -> bool:
-    """A period after a known abbreviation, or one followed by a lower-case word or a digit."""
+    """A period after a known abbreviation (before a digit or lower-case word for ``no``/``etc``…)."""
     word = re.search(r"([A-Za-z.]+)$", masked[:period])
     token = word.group(1).lower().rstrip(".") if word else ""
     if token in NEVER_FINAL:
@@ -101,9 +101,9 @@ def _is_abbreviation(masked: str, period: int) -> bool:
     following = masked[period + 1 :].lstrip(" \t")
     if not following:
         return False
-    if token in ABBREVIATIONS and following[0].isdigit():
-        return True
-    return following[0].islower()
+    # Open-I and MIMIC often start a sentence in lower case after a period, so only known
+    # abbreviations (before a digit or a lower-case word) keep a period inside a sentence.
+    return token in ABBREVIATIONS and (following[0].isdigit() or following[0].islower())
 
 
 def _trim(text: str, start: int, end: int) -> Sentence | None:

@@ -37,7 +37,29 @@ SUPPLEMENT: dict[str, tuple[str, ...]] = {
                                 "internal jugular catheter", "subclavian catheter", "central catheter"),
     "pacemaker": ("pacemaker", "pacer", "AICD", "ICD", "pacemaker lead", "defibrillator",
                   "cardiac pacemaker", "pacing lead"),
+    "scoliosis": ("dextroscoliosis", "levoscoliosis", "dextrocurvature", "levocurvature",
+                  "dextro curvature", "levo curvature", "dextroconvex curvature", "levoconvex curvature",
+                  "curvature of the spine", "spinal curvature"),
+    "costophrenic_angle_blunting": ("blunting", "blunting of the costophrenic angle"),
+    "granulomatous_disease": ("granulomatous process", "granulomatous", "prior granulomatous disease",
+                              "old granulomatous disease"),
+    "pneumonia": ("infectious process", "infection", "pneumonic", "infectious"),
+    "atypical_pneumonia": ("atypical infectious process", "atypical infection"),
+    "vertebral_anterior_compression": ("wedging", "anterior wedging", "wedge deformity",
+                                       "wedge compression deformity"),
+    "loculated_pleural_effusion": ("loculated fluid", "loculated pleural fluid"),
+    "low_lung_volumes": ("low lung volumes", "low volumes", "hypoinflated", "underinflated",
+                         "shallow inspiration"),
+    "hyperinflation": ("hyperexpanded", "hyperexpanded lungs", "hyperexpansion", "overinflated",
+                       "hyperaerated", "hyperinflated"),
+    "aortic_elongation": ("tortuosity", "aortic tortuosity", "unfolding", "unfolded", "unfolded aorta"),
+    "atherosclerosis": ("atherosclerotic", "atherosclerotic change", "atherosclerotic disease",
+                        "atherosclerotic calcification", "atherosclerotic vascular disease"),
+    "bronchovascular_markings": ("crowding", "bronchovascular crowding", "bronchopulmonary crowding",
+                                 "vascular crowding"),
     # anatomy
+    "blood_vessel": ("vasculature", "pulmonary vasculature", "vascularity", "pulmonary vascularity",
+                     "vascular markings"),
     "cardiac_silhouette": ("heart", "cardiac silhouette", "heart size", "cardiac size",
                            "cardiomediastinal silhouette", "cardiac shadow", "heart shadow",
                            "cardiac contour"),
@@ -62,6 +84,7 @@ SIDE_WORDS: dict[tuple[str, ...], tuple[tuple[str, ...], str | None]] = {
     ("bibasal",): (("left", "right"), "lower_lung_zone"),
     ("bibasalar",): (("left", "right"), "lower_lung_zone"),
     ("biapical",): (("left", "right"), "apical_zone"),
+    ("bihilar",): (("left", "right"), "hilar_structures"),
     ("l",): (("left",), None),
     ("r",): (("right",), None),
 }
@@ -111,6 +134,8 @@ GENERIC_SITES: dict[tuple[str, ...], str] = {
     ("internal", "jugular"): "",
     ("subclavian",): "",
     ("sided",): "",
+    # not anatomy, but the head of "lung volumes are low" (composites below)
+    ("lung", "volume"): "lung_volume",
 }
 
 # Anatomy + descriptor in one clause → a finding at that anatomy ("the heart is enlarged").
@@ -123,6 +148,19 @@ COMPOSITES: tuple[tuple[frozenset[str], frozenset[str], str], ...] = (
     (frozenset({"hilar_structures", "left_hilar_structures", "right_hilar_structures"}),
      frozenset({"enlarged", "enlargement", "prominent", "prominence", "fullness", "full", "bulky"}),
      "hilar_enlargement"),
+    (frozenset({"lung_volume"}), frozenset({"low", "decreased", "reduced", "diminished", "small"}),
+     "low_lung_volumes"),
+    (frozenset({"lung_volume", "lung", "lungs"}),
+     frozenset({"hyperinflated", "hyperexpanded", "overinflated", "hyperaerated", "hyperlucent"}), "hyperinflation"),
+    (frozenset({"hemidiaphragm", "diaphragm", "left_hemidiaphragm", "right_hemidiaphragm"}),
+     frozenset({"elevation", "elevated", "raised", "high"}), "hemidiaphragm_elevation"),
+    (frozenset({"costophrenic_angle", "left_costophrenic_angle", "right_costophrenic_angle"}),
+     frozenset({"blunting", "blunted", "blunt"}), "costophrenic_angle_blunting"),
+    (frozenset({"pulmonary_artery"}), frozenset({"enlarged", "enlargement", "large", "prominent", "dilated",
+                                                 "prominence", "dilatation"}), "pulmonary_artery_enlargement"),
+    (frozenset({"blood_vessel"}), frozenset({"prominent", "prominence", "increased", "engorged", "engorgement",
+                                             "congested", "congestion", "indistinct", "cephalization"}),
+     "vascular_congestion"),
 )
 
 # Anatomy + one of these words states the finding is absent ("heart size is normal").

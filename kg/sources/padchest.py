@@ -28,7 +28,8 @@ from kg.sources import PADCHEST_CSV, source_file
 PHYSICIAN = "physician"
 MODEL = "model"
 _METHODS = {"Physician": PHYSICIAN, "RNN_model": MODEL}
-_TOKEN = re.compile(r"\[|\]|'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+_INNER = re.compile(r"\[([^\[\]]*)\]")
+_STRING = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
 _CUI = re.compile(r"C\d{7}")
 
 
@@ -58,34 +59,29 @@ class PadChestStudy:
 
 
 def parse_list(text: str | None) -> list:
-    """Parse a PadChest list literal (possibly nested) into lists of stripped strings.
+    """Parse a PadChest list literal (flat, or one level nested) into lists of stripped strings.
 
-    ``"[['a', 'loc b'], [' c']]"`` → ``[['a', 'loc b'], ['c']]``; ``nan`` elements and empty
-    or ``nan`` cells give ``[]``. Malformed brackets raise ValueError.
+    ``"[['a', 'loc b'], [' c', nan]]"`` → ``[['a', 'loc b'], ['c']]``; ``nan`` elements and empty
+    or ``nan`` cells give ``[]``; empty strings are dropped. Unbalanced brackets raise ValueError.
     """
     text = (text or "").strip()
     if not text or text == "nan":
         return []
-    root: list = []
-    stack = [root]
-    for match in _TOKEN.finditer(text):
-        token = match.group(0)
-        if token == "[":
-            child: list = []
-            stack[-1].append(child)
-            stack.append(child)
-        elif token == "]":
-            if len(stack) == 1:
-                raise ValueError(f"unbalanced list literal: {text[:60]!r}")
-            stack.pop()
-        else:
-            value = match.group(1) if match.group(1) is not None else match.group(2)
-            value = value.strip()
-            if value and value != "nan":
-                stack[-1].append(value)
-    if len(stack) != 1 or len(root) != 1 or not isinstance(root[0], list):
-        raise ValueError(f"not one list literal: {text[:60]!r}")
-    return root[0]
+    if not (text.startswith("[") and text.endswith("]")) or text.count("[") != text.count("]"):
+        raise ValueError(f"not a list literal: {text[:60]!r}")
+    body = text[1:-1]
+    if "[" in body:
+        return [_strings(inner) for inner in _INNER.findall(body)]
+    return _strings(body)
+
+
+def _strings(body: str) -> list[str]:
+    out = []
+    for single, double in _STRING.findall(body):
+        value = (single or double).strip()
+        if value and value != "nan":
+            out.append(value)
+    return out
 
 
 def parse_cuis(text: str | None) -> tuple[str, ...]:
@@ -110,11 +106,16 @@ def iter_studies(path: Path | str | None = None, *, labelled_only: bool = True) 
     order: dict[str, dict] = {}
     images: dict[str, list[str]] = {}
     with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            sid = row["StudyID"]
-            images.setdefault(sid, []).append(row["ImageID"])
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        if "StudyID" not in header or "ImageID" not in header:
+            raise KGError(f"{path.name}: not a PadChest labels CSV (no StudyID/ImageID columns)")
+        study_col, image_col = header.index("StudyID"), header.index("ImageID")
+        for values in reader:
+            sid = values[study_col]
+            images.setdefault(sid, []).append(values[image_col])
             if sid not in order:
-                order[sid] = row
+                order[sid] = dict(zip(header, values, strict=False))
     for sid, row in order.items():
         if labelled_only and (row.get("Labels") or "").strip() in ("", "nan"):
             continue

@@ -10,7 +10,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from fixtures_loaders import (
+
+from tests.data.fixtures_loaders import (
     phantom_like_image,
     truncate,
     write_csv,
@@ -162,7 +163,7 @@ def build_openi(root: Path, *, as_tgz: bool = False) -> Path:
     """Two reports (one 'normal'), one with a truncated image; metadata CSV with a lateral."""
     reports = {
         "1.xml": ("CXR1", "Small left pleural effusion. Heart size normal.", "Effusion.",
-                  ["Pleural Effusion/left/small"], ["CXR1_IM-0001-1001", "CXR1_IM-0001-2001"]),
+                  ["Pleural Effusion/left/small", "Opacity/lung/base/left/mild"], ["CXR1_IM-0001-1001", "CXR1_IM-0001-2001"]),
         "2.xml": ("CXR2", "Clear lungs.", "Normal chest.", ["normal"], ["CXR2_IM-0002-1001"]),
     }
     files = {}
@@ -190,4 +191,24 @@ def build_openi(root: Path, *, as_tgz: bool = False) -> Path:
               ["imageid", "Patient ID", "View Position"],
               [["CXR1_IM-0001-1001", "SECRET123", "PA"], ["CXR1_IM-0001-2001", "SECRET123", "LL"],
                ["CXR2_IM-0002-1001", "SECRET123", "PA"]], gz=True)
+    return root
+
+
+def build_vindr_physionet(root: Path) -> Path:
+    """PhysioNet layout: annotations/ CSVs (3 readers in train, consensus in test), .dicom."""
+    ann = root / "annotations"
+    box_header = ["image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max"]
+    write_csv(ann / "annotations_train.csv", box_header, [
+        ["tr1", "R1", "Pleural effusion", "40", "40", "60", "60"],
+        ["tr1", "R2", "No finding", "", "", "", ""],
+        ["tr1", "R3", "No finding", "", "", "", ""],
+    ])
+    write_csv(ann / "annotations_test.csv", box_header, [["te1", "R8", "Cardiomegaly", "10", "30", "50", "60"]])
+    label_header = ["image_id", "rad_id", "Cardiomegaly", "Pleural effusion", "No finding"]
+    write_csv(ann / "image_labels_train.csv", label_header,
+              [["tr1", "R1", "0", "1", "0"], ["tr1", "R2", "0", "0", "1"], ["tr1", "R3", "0", "0", "1"]])
+    write_csv(ann / "image_labels_test.csv", label_header, [["te1", "R8", "1", "0", "0"]])
+    ramp = np.tile(np.arange(0, 4096, 64, dtype=np.uint16), (64, 1))
+    write_dicom(root / "train" / "tr1.dicom", ramp)
+    write_dicom(root / "test" / "te1.dicom", ramp)
     return root

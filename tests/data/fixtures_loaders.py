@@ -90,6 +90,9 @@ STUB_TABLE: dict[str, dict[str, list[tuple[str, str]]]] = {
         "pneumothorax": [("pneumothorax", "exact")],
         "opacity": [("lung_opacity", "exact")],
         "nodule": [("nodule", "exact")],
+        "left": [("left", "exact")],
+        "lung": [("lung", "exact")],
+        "base": [("lung_base", "exact")],
     },
 }
 

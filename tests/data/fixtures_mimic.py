@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fixtures_loaders import phantom_like_image, truncate, write_csv, write_jpeg
+from tests.data.fixtures_loaders import phantom_like_image, truncate, write_csv, write_jpeg
 
 H, W = 48, 64
 CHEX = ["Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Enlarged Cardiomediastinum",

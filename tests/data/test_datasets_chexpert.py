@@ -6,16 +6,16 @@ import math
 
 import pytest
 import torch
-from fixtures_datasets import build_chexpert
-from fixtures_loaders import stub_crosswalk
 
 from anatomy_vlm.data.datasets import open_dataset
 from anatomy_vlm.data.datasets.chexpert import chexpert_values
 from anatomy_vlm.errors import DataError
+from tests.data.fixtures_datasets import build_chexpert
+from tests.data.fixtures_loaders import stub_crosswalk
 
 
 def _open(root, **kw):
-    return open_dataset("chexpert", root, crosswalk=stub_crosswalk, **kw)
+    return open_dataset("chexpert", root, crosswalk=stub_crosswalk, hierarchy=None, **kw)
 
 
 def test_index_and_bad_input(tmp_path):

@@ -7,16 +7,16 @@ import math
 
 import pytest
 import torch
-from fixtures_loaders import stub_crosswalk
-from fixtures_mimic import H, W, build_mimic
 
 from anatomy_vlm.data.datasets import open_dataset
-from anatomy_vlm.data.types import collate, hflip
+from anatomy_vlm.data.types import collate, hflip, name_counterpart
 from anatomy_vlm.errors import DataError
+from tests.data.fixtures_loaders import stub_crosswalk
+from tests.data.fixtures_mimic import H, W, build_mimic
 
 
 def _open(root, **kw):
-    return open_dataset("mimic", root, crosswalk=stub_crosswalk, **kw)
+    return open_dataset("mimic", root, crosswalk=stub_crosswalk, hierarchy=None, **kw)
 
 
 def test_index_filters_views_and_counts_bad_input(tmp_path, caplog):
@@ -82,14 +82,35 @@ def test_uncertainty_policy(tmp_path, policy, value):
 def test_hflip_swaps_sides_and_collate(tmp_path):
     ds = _open(build_mimic(tmp_path), image_size=32)
     sample = ds[0]
-    flipped = hflip(sample)
+    flipped = hflip(sample, name_counterpart)
     regions = sample.region_set.ids
     left, right = regions.index("left_lung"), regions.index("right_lung")
     assert torch.allclose(flipped.boxes[right, [0, 2]], 32 - sample.boxes[left, [2, 0]])
     assert torch.equal(flipped.region_labels[right].nan_to_num(7), sample.region_labels[left].nan_to_num(7))
-    assert torch.equal(hflip(flipped).image, sample.image)
+    assert torch.equal(hflip(flipped, name_counterpart).image, sample.image)
     text = [s for s in flipped.sentences if "effusion" in s.text][0]
     assert text.text == "Small right pleural effusion." and "right_lung" in text.region_ids
     batch = collate([ds[i] for i in range(len(ds))] + [None])
     assert batch.images.shape == (3, 1, 32, 32)
     assert batch.region_labels.shape == (3, len(regions), len(sample.finding_set.ids))
+
+
+def test_three_roots_and_doubled_scene_graph_folder(tmp_path):
+    import shutil
+
+    images = build_mimic(tmp_path / "jpg")
+    imagenome, reports = tmp_path / "chest-imagenome" / "silver_dataset", tmp_path / "reports"
+    imagenome.mkdir(parents=True)
+    shutil.move(images / "scene_graph", imagenome / "scene_graph" / "scene_graph")  # doubled
+    shutil.move(images / "silver_dataset" / "splits", imagenome / "splits")
+    for txt in images.glob("files/*/*/*.txt"):
+        target = reports / txt.relative_to(images)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(txt, target)
+    with pytest.raises(DataError):  # ImaGenome splits asked for but not under the image root
+        _open(images, split_source="imagenome")
+    ds = _open(images, imagenome_root=imagenome.parent, reports_root=reports, split="train")
+    assert [r.image_id for r in ds.records] == ["d1"]
+    sample = ds[0]
+    assert sample.region_labels[sample.region_set.ids.index("left_costophrenic_angle")].nansum() == 1
+    assert ds.records[0].extra["report"].is_file()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fixtures_datasets import build_nih
-from fixtures_loaders import stub_crosswalk
-
 from anatomy_vlm.data.datasets import open_dataset
+from tests.data.fixtures_datasets import build_nih
+from tests.data.fixtures_loaders import stub_crosswalk
 
 
 def test_nih_labels_boxes_and_splits(tmp_path):
-    ds = open_dataset("nih", build_nih(tmp_path), crosswalk=stub_crosswalk)
+    ds = open_dataset("nih", build_nih(tmp_path), crosswalk=stub_crosswalk, hierarchy=None)
     assert ds.report.skipped == {"malformed row": 1}  # unknown label "Made Up"
     by_id = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
     assert by_id["00000002_000.png"].split == "test"

@@ -8,10 +8,10 @@ import json
 
 import pytest
 import torch
-from fixtures_loaders import stub_crosswalk
 
 from anatomy_vlm.data.datasets import open_dataset
 from anatomy_vlm.data.datasets.labels import kg_crosswalk
+from tests.data.fixtures_loaders import stub_crosswalk
 
 SIZE = 256
 
@@ -51,8 +51,10 @@ def _real_crosswalk():
 @pytest.mark.parametrize("which", ["stub", "kg"])
 def test_phantom_reads_back_consistent_with_truth(phantom, which):
     root, truth = phantom
-    crosswalk = stub_crosswalk if which == "stub" else _real_crosswalk()
-    ds = open_dataset("phantom", root, crosswalk=crosswalk)
+    if which == "stub":
+        ds = open_dataset("phantom", root, crosswalk=stub_crosswalk, hierarchy=None)
+    else:
+        ds = open_dataset("phantom", root, crosswalk=_real_crosswalk())
     assert len(ds) == len(truth) and sum(ds.report.skipped.values()) == 0
     recovered = total = 0
     for i in range(len(ds)):
@@ -84,14 +86,38 @@ def test_phantom_reads_back_consistent_with_truth(phantom, which):
                 assert sample.image_labels[col] != 1, (sample.image_id, fid)
                 assert not (sample.region_labels[:, col] == 1).any(), (sample.image_id, fid)
     assert total and recovered / total >= 0.5
+    if which == "kg":  # the KG's lateral_counterpart drives the default flip
+        from anatomy_vlm.data.types import hflip
+
+        flipped = hflip(sample)
+        left, right = regions.index("left_costophrenic_angle"), regions.index("right_costophrenic_angle")
+        assert torch.allclose(flipped.boxes[left, [0, 2]], sample.width - sample.boxes[right, [2, 0]])
 
 
 def test_phantom_splits_are_patient_level(phantom):
     root, _ = phantom
-    ds = open_dataset("phantom", root, crosswalk=stub_crosswalk)
+    ds = open_dataset("phantom", root, crosswalk=stub_crosswalk, hierarchy=None)
     splits: dict[str, set[str]] = {}
     for record in ds.records:
         splits.setdefault(record.subject_id, set()).add(record.split)
     assert all(len(s) == 1 for s in splits.values())
     assert {r.split for r in ds.records} <= {"train", "valid", "test"}
-    assert len(open_dataset("phantom", root, crosswalk=stub_crosswalk, split="train")) < len(ds)
+    assert len(open_dataset("phantom", root, crosswalk=stub_crosswalk, hierarchy=None, split="train")) < len(ds)
+
+
+def test_phantom_hflip_and_dataloader(phantom):
+    from anatomy_vlm.data.types import collate, hflip, name_counterpart
+
+    root, truth = phantom
+    ds = open_dataset("phantom", root, crosswalk=stub_crosswalk, hierarchy=None, image_size=128)
+    sample = ds[0]
+    flipped = hflip(sample, name_counterpart)
+    regions = sample.region_set.ids
+    left, right = regions.index("left_lung"), regions.index("right_lung")
+    assert torch.allclose(flipped.boxes[right, [0, 2]], 128 - sample.boxes[left, [2, 0]])
+    assert torch.equal(flipped.masks["left_lung"], torch.flip(sample.masks["right_lung"], dims=[-1]))
+    assert set(flipped.masks) == set(sample.masks)
+    loader = torch.utils.data.DataLoader(ds, batch_size=5, collate_fn=collate)
+    batch = next(iter(loader))
+    assert batch.images.shape == (5, 1, 128, 128) and batch.boxes.shape == (5, len(regions), 4)
+    assert batch.region_set.hash == sample.region_set.hash

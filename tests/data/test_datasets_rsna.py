@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from fixtures_datasets import build_rsna
-from fixtures_loaders import SECRET_NAME, SECRET_PATIENT, stub_crosswalk
-
 from anatomy_vlm.data.datasets import open_dataset
+from tests.data.fixtures_datasets import build_rsna
+from tests.data.fixtures_loaders import SECRET_NAME, SECRET_PATIENT, stub_crosswalk
 
 
 def test_rsna_boxes_labels_and_no_identifiers(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    ds = open_dataset("rsna", build_rsna(tmp_path), crosswalk=stub_crosswalk)
+    ds = open_dataset("rsna", build_rsna(tmp_path), crosswalk=stub_crosswalk, hierarchy=None)
     assert ds.report.skipped == {"malformed row": 1}
     samples = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
     pos, neg = samples["pos"], samples["neg"]

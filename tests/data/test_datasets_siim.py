@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fixtures_datasets import build_siim
-from fixtures_loaders import stub_crosswalk
 
 from anatomy_vlm.data.datasets import open_dataset
 from anatomy_vlm.data.datasets.siim import rle_decode, rle_encode
+from tests.data.fixtures_datasets import build_siim
+from tests.data.fixtures_loaders import stub_crosswalk
 
 
 def test_rle_is_relative_and_column_major():
@@ -28,7 +28,7 @@ def test_siim_masks_and_labels(tmp_path):
     a[100:300, 600:800] = True
     b = np.zeros((1024, 1024), dtype=bool)
     b[500:700, 100:200] = True
-    ds = open_dataset("siim", build_siim(tmp_path, rle_encode(a), rle_encode(b)), crosswalk=stub_crosswalk)
+    ds = open_dataset("siim", build_siim(tmp_path, rle_encode(a), rle_encode(b)), crosswalk=stub_crosswalk, hierarchy=None)
     assert ds.report.skipped == {"malformed row": 1}
     samples = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
     pos, neg = samples["1.2.3.pos"], samples["1.2.3.neg"]

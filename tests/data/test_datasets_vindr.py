@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from fixtures_datasets import build_vindr_kaggle
-from fixtures_loaders import SECRET_PATIENT, stub_crosswalk
 
 from anatomy_vlm.data.datasets import open_dataset
 from anatomy_vlm.data.datasets.vindr import fuse_boxes, fuse_votes
+from tests.data.fixtures_datasets import build_vindr_kaggle
+from tests.data.fixtures_loaders import SECRET_PATIENT, stub_crosswalk
 
 
 def test_fusion_rules():
@@ -23,7 +23,7 @@ def test_fusion_rules():
 
 
 def test_vindr_kaggle(tmp_path):
-    ds = open_dataset("vindr", build_vindr_kaggle(tmp_path), crosswalk=stub_crosswalk)
+    ds = open_dataset("vindr", build_vindr_kaggle(tmp_path), crosswalk=stub_crosswalk, hierarchy=None)
     assert ds.report.skipped == {"malformed row": 1}
     samples = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
     img1, img2 = samples["img1"], samples["img2"]
@@ -36,3 +36,19 @@ def test_vindr_kaggle(tmp_path):
     assert img1.finding_boxes[labels.index("cardiomegaly")].tolist() == [11, 21, 41, 51]
     assert img1.image[0, 0, 0] > img1.image[0, 0, -1]  # MONOCHROME1 inverted
     assert SECRET_PATIENT not in repr(img1)
+
+
+def test_vindr_physionet_layout(tmp_path):
+    from tests.data.fixtures_datasets import build_vindr_physionet
+
+    ds = open_dataset("vindr", build_vindr_physionet(tmp_path), crosswalk=stub_crosswalk, hierarchy=None)
+    samples = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
+    train, test = samples["tr1"], samples["te1"]
+    f = train.finding_set.ids
+    assert test.split == "test" and train.split in {"train", "valid"}
+    eff = f.index("pleural_effusion")
+    assert math.isnan(train.image_labels[eff]) and train.image_uncertain[eff]  # 1 of 3 readers
+    assert train.image_labels[f.index("cardiomegaly")] == 0
+    assert test.image_labels[f.index("cardiomegaly")] == 1  # consensus row
+    assert test.finding_boxes.tolist() == [[10, 30, 50, 60]]
+    assert len(open_dataset("vindr", tmp_path, crosswalk=stub_crosswalk, hierarchy=None, split="test")) == 1

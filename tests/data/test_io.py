@@ -6,7 +6,10 @@ import logging
 
 import numpy as np
 import pytest
-from fixtures_loaders import (
+
+from anatomy_vlm.data.io import probe_image, read_dicom, read_image
+from anatomy_vlm.errors import DataError
+from tests.data.fixtures_loaders import (
     SECRET_NAME,
     SECRET_PATIENT,
     phantom_like_image,
@@ -15,9 +18,6 @@ from fixtures_loaders import (
     write_jpeg,
     write_png,
 )
-
-from anatomy_vlm.data.io import probe_image, read_dicom, read_image
-from anatomy_vlm.errors import DataError
 
 
 def test_jpeg_and_8bit_png_scale_by_255(tmp_path):
@@ -106,3 +106,21 @@ def test_garbage_file_is_corrupt(tmp_path):
     assert probe_image(path) == "corrupt image"
     with pytest.raises(DataError):
         read_image(path)
+
+
+def test_dicom_voi_lut_sequence(tmp_path):
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ramp = np.tile(np.arange(0, 4096, 64, dtype=np.uint16), (4, 1))
+    path = write_dicom(tmp_path / "lut.dcm", ramp)
+    ds = pydicom.dcmread(path)
+    item = Dataset()
+    # 4096-entry LUT, 8-bit output: a step at stored value 2048 (0 below, 255 above)
+    item.LUTDescriptor = [4096, 0, 8]
+    item.add_new(0x00283006, "US", [0] * 2048 + [255] * 2048)  # LUTData
+    ds.VOILUTSequence = Sequence([item])
+    ds.save_as(path)
+    image, _ = read_dicom(path)
+    assert image[0, ramp[0] < 2048].max() == 0.0 and image[0, ramp[0] >= 2048].min() == 1.0

@@ -162,7 +162,7 @@ def test_cli_does_not_import_torch(tmp_path):
     code = ("import sys; from anatomy_vlm.cli import main; "
             f"rc = main(['data', 'phantom', '--out', {str(tmp_path / 'd')!r}, '--n', '2', '--size', '128']); "
             "assert rc == 0; assert 'torch' not in sys.modules, 'torch imported'")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=600)
 
 
 def _square(size: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
@@ -187,3 +187,13 @@ def test_region_truth_rules():
                         hierarchy=hierarchy) == ("cardiac_silhouette", "mediastinum")
     assert region_truth("central_venous_catheter", region_masks=regions, tip=(50, 30),
                         hierarchy=hierarchy) == ("mediastinum", "svc")
+
+
+@pytest.mark.parametrize("domain", ["prior_shift", "portable_ap", "low_dose", "other_scanner"])
+def test_every_domain_writes_and_reports_json(tmp_path, domain, capsys):
+    assert _generate(tmp_path / domain, "--domain", domain, "--json", "--workers", "1", n=2) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["n"] == 2 and summary["domain"] == domain
+    truth = _truth(tmp_path / domain)
+    assert {r["domain"] for r in truth} == {domain}
+    assert {r["view"] for r in truth} == {"AP" if domain == "portable_ap" else "PA"}

@@ -1,22 +1,15 @@
-"""Session fixtures: one cache folder per test session; the real KG is built once."""
+"""kg test fixtures. The session-wide cache comes from tests/conftest.py, so the real KG is
+built at most once per test session; the tiny fixture ontology has its own cache key."""
 
 from __future__ import annotations
 
 import os
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-# pytest puts tests/ on sys.path (tests/conftest.py, no __init__.py), so ``import kg`` would find
-# the namespace folder tests/kg before the editable install's finder; put the real package first.
-_REPO = Path(__file__).resolve().parents[2]
-if (_REPO / "kg" / "__init__.py").is_file() and "kg" not in sys.modules:
-    sys.path.insert(0, str(_REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synthetic import write_corpora  # noqa: E402
+from .synthetic import write_corpora
 
 MINI = Path(__file__).resolve().parent / "fixtures" / "mini"
 
@@ -40,12 +33,12 @@ def environ(**values: str | None):
                 os.environ[k] = v
 
 
-@pytest.fixture(scope="session", autouse=True)
-def kg_cache(tmp_path_factory) -> Path:
-    """Every kg build of the session goes to a fresh temporary cache."""
-    folder = tmp_path_factory.mktemp("kg-cache")
-    with environ(ANATOMY_VLM_CACHE=str(folder)):
-        yield folder
+@pytest.fixture(scope="session")
+def kg_cache() -> Path:
+    """The session's cache folder (set by tests/conftest.py)."""
+    from kg.paths import cache_dir
+
+    return cache_dir()
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +52,7 @@ def xrv_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_kg(kg_cache, xrv_data):
+def real_kg(xrv_data):
     """The project's KG: real ontology + real corpora, built once per session."""
     from kg import AnatomyKG
 
@@ -72,7 +65,7 @@ def mini_corpora(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mini_kg(kg_cache, mini_corpora):
+def mini_kg(mini_corpora):
     """The tiny fixture ontology with the synthetic corpora."""
     from kg import AnatomyKG
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import MINI
 
 from kg import AnatomyKG
 from kg.build import load_or_build, version_key
 from kg.errors import OntologyError
 from kg.ontology import read_crosswalks
+
+from .conftest import MINI
 
 
 def test_cached_reload_is_identical(mini_kg, mini_corpora, kg_cache):

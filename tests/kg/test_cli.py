@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import MINI, environ
 
 from anatomy_vlm.cli import main
+
+from .conftest import MINI, environ
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -82,11 +83,15 @@ def test_sparql_query_and_file(real_kg, capsys, tmp_path):
     assert len(rows) == 3 and all(isinstance(r["n"], int) for r in rows)
 
 
-def test_export_all_formats(real_kg, capsys, tmp_path):
-    for fmt, name in (("ttl", "kg.ttl"), ("graphml", "kg.graphml"), ("pyg", "kg")):
-        payload = run_json(capsys, "export", "--format", fmt, "--out", str(tmp_path / name))
-        assert all(Path(f).is_file() and Path(f).stat().st_size > 0 for f in payload["files"])
-    assert (tmp_path / "kg.safetensors").is_file() and (tmp_path / "kg.mapping.json").is_file()
+def test_export_all_formats(mini_kg, mini_corpora, capsys, tmp_path):
+    # the tiny ontology keeps this fast; the real graph's exports are the same code
+    with environ(ANATOMY_VLM_ONTOLOGY=str(MINI), ANATOMY_VLM_XRV_DATA=str(mini_corpora)):
+        for fmt, name in (("ttl", "kg.ttl"), ("graphml", "kg.graphml"), ("pyg", "sub/kg")):
+            payload = run_json(capsys, "export", "--format", fmt, "--out", str(tmp_path / name))
+            assert all(Path(f).is_file() and Path(f).stat().st_size > 0 for f in payload["files"])
+        code, _, err = run(capsys, "export", "--format", "ttl", "--out", str(tmp_path))
+    assert (tmp_path / "sub" / "kg.safetensors").is_file() and (tmp_path / "sub" / "kg.mapping.json").is_file()
+    assert code == 2 and "is a folder" in err
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import re
 import tarfile
 import xml.etree.ElementTree as ET
 import zipfile
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import pytest
@@ -76,32 +76,40 @@ def test_laterality_and_site_localizations(crosswalks, nodes):
 # --- real dataset vocabularies -----------------------------------------------------------
 
 
-@cache
-def _padchest_terms() -> tuple[frozenset, frozenset]:
-    def parse(text: str) -> list[str]:
-        if not text or text == "nan":
-            return []
-        value = ast.literal_eval(re.sub(r"(?<=[\[,\s])nan(?=[\],\s])", "[]", text))
-        flat, stack = [], [value]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, str) and item.strip():
-                flat.append(item.strip())
-        return flat
+@lru_cache(maxsize=65536)
+def _parse_padchest_list(text: str) -> tuple[str, ...]:
+    """A PadChest list cell as stripped terms (bare ``nan`` -> ``[]``, nested lists flattened)."""
+    if not text or text == "nan":
+        return ()
+    value = ast.literal_eval(re.sub(r"(?<=[\[,\s])nan(?=[\],\s])", "[]", text))
+    flat, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and item.strip():
+            flat.append(item.strip())
+    return tuple(flat)
 
-    raw_labels, raw_locs = set(), set()
+
+@cache
+def _padchest_terms() -> tuple[dict[str, int], frozenset]:
+    """``(studies per label, localizations)`` from the real PadChest CSV (images deduplicated by StudyID)."""
+    label_cells: dict[str, set[str]] = {}
+    loc_cells: set[str] = set()
     with gzip.open(XRV / PADCHEST_CSV, "rt", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        i_labels, i_locs = header.index("Labels"), header.index("Localizations")
+        i_study, i_labels, i_locs = header.index("StudyID"), header.index("Labels"), header.index("Localizations")
         for row in reader:
-            raw_labels.add(row[i_labels])
-            raw_locs.add(row[i_locs])
-    labels = {term for text in raw_labels for term in parse(text)}
-    locs = {term for text in raw_locs for term in parse(text)}
-    return frozenset(labels), frozenset(locs)
+            label_cells.setdefault(row[i_study], set()).add(row[i_labels])
+            loc_cells.add(row[i_locs])
+    studies: dict[str, int] = {}
+    for cells in label_cells.values():
+        for label in {term for cell in cells for term in _parse_padchest_list(cell)}:
+            studies[label] = studies.get(label, 0) + 1
+    locs = {term for cell in loc_cells for term in _parse_padchest_list(cell)}
+    return studies, frozenset(locs)
 
 
 @cache
@@ -174,8 +182,11 @@ def test_siim_mask_column(crosswalks):
 
 @needs_xrv
 def test_padchest_labels_and_localizations(crosswalks):
-    labels, locs = _padchest_terms()
+    studies, locs = _padchest_terms()
+    labels = set(studies)
     assert len(labels) == 193 and len(locs) == 104
+    assert sum(1 for n in studies.values() if n >= 100) == 134  # the ">= 100 studies" set
+    assert studies["cardiomegaly"] == 9798
     assert_covered(set(labels), crosswalks["padchest_labels"], "padchest_labels")
     assert_covered(set(locs), crosswalks["padchest_localizations"], "padchest_localizations")
 

@@ -171,3 +171,12 @@ def test_curated_is_a_and_relations(nodes):
     findings = [n for n in nodes.values() if n.type == "finding"]
     with_site = [n for n in findings if n.relations.get("has_finding_site")]
     assert len(with_site) / len(findings) > 0.85
+
+
+def test_synonyms_and_abbreviations_name_one_node(nodes):
+    owners: dict[str, set[str]] = {}
+    for node in nodes.values():
+        for text in node.labels + node.annotations["altLabel"] + node.annotations["abbreviation"]:
+            owners.setdefault(text.lower(), set()).add(node.id)
+    shared = {text: ids for text, ids in owners.items() if len(ids) > 1}
+    assert not shared, shared

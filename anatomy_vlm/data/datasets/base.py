@@ -201,6 +201,8 @@ class CXRDataset(torch.utils.data.Dataset):
         transform: a callable ``CXRSample -> CXRSample`` applied last (e.g. ``hflip``).
         verify: probe image files at load (None = when at most ``VERIFY_AUTO_MAX`` images).
         crosswalk: ``(vocabulary, label) -> [(ontology_id, match)]``; default the KG's.
+        hierarchy: ``is_a`` lookup that lets crosswalk targets outside the finding set reach
+            it (``"kg"`` default; None: such targets are dropped). See :mod:`.labels`.
         limit: keep at most this many images (after filtering), for quick runs.
     """
 
@@ -220,6 +222,7 @@ class CXRDataset(torch.utils.data.Dataset):
         transform: Callable[[CXRSample], CXRSample] | None = None,
         verify: bool | None = None,
         crosswalk: Callable[[str, str], list[tuple[str, str]]] | None = None,
+        hierarchy: Callable[[str, str], list[str]] | str | None = "kg",
         limit: int | None = None,
     ) -> None:
         if policy not in {"skip", "strict"}:
@@ -235,6 +238,7 @@ class CXRDataset(torch.utils.data.Dataset):
         self.image_size = image_size
         self.transform = transform
         self.crosswalk = crosswalk
+        self.hierarchy = hierarchy
         self.report = LoadReport(name=self.source, policy=policy)
         self._mappers: dict[str, Any] = {}
         records = [r for r in self._index() if self._wanted(r)]
@@ -323,6 +327,19 @@ class CXRDataset(torch.utils.data.Dataset):
             **targets,
         )
 
+    def locator(self):
+        """A :class:`RegionLocator` for this dataset's region set (KG use follows ``hierarchy``)."""
+        from anatomy_vlm.data.datasets.labels import kg_crosswalk
+        from anatomy_vlm.data.datasets.regions import RegionLocator
+
+        if "locator" not in self._mappers:
+            self._mappers["locator"] = RegionLocator(
+                region_ids=self.region_set.ids,
+                crosswalk=self.crosswalk or kg_crosswalk(),
+                graph="kg" if self.hierarchy == "kg" else None,
+            )
+        return self._mappers["locator"]
+
     def mapper(self, vocabulary: str):
         """A :class:`LabelMapper` from ``vocabulary`` onto this dataset's finding set."""
         from anatomy_vlm.data.datasets.labels import LabelMapper
@@ -333,5 +350,6 @@ class CXRDataset(torch.utils.data.Dataset):
                 finding_ids=self.finding_set.ids,
                 crosswalk=self.crosswalk,
                 policy=self.uncertainty,
+                hierarchy=self.hierarchy,
             )
         return self._mappers[vocabulary]

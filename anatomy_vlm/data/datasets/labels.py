@@ -147,7 +147,8 @@ class LabelMapper:
         finding_ids: the columns of the output, in order.
         crosswalk: lookup function; default :func:`kg_crosswalk`.
         policy: what a -1 becomes (:class:`UncertaintyPolicy`).
-        hierarchy: ``is_a`` lookup for targets outside the set; default :func:`kg_hierarchy`.
+        hierarchy: ``is_a`` lookup for targets outside the set: ``"kg"`` (default,
+            :func:`kg_hierarchy`), a callable, or None (targets outside the set are dropped).
     """
 
     def __init__(
@@ -157,14 +158,14 @@ class LabelMapper:
         finding_ids: Iterable[str],
         crosswalk: Crosswalk | None = None,
         policy: UncertaintyPolicy | str = UncertaintyPolicy.IGNORE,
-        hierarchy: Hierarchy | None = None,
+        hierarchy: Hierarchy | str | None = "kg",
     ) -> None:
         self.vocabulary = vocabulary
         self.finding_ids = tuple(finding_ids)
         self._column = {fid: j for j, fid in enumerate(self.finding_ids)}
         self._crosswalk = crosswalk or kg_crosswalk()
         self.policy = UncertaintyPolicy(policy)
-        self._hierarchy = hierarchy if hierarchy is not None else kg_hierarchy()
+        self._hierarchy = kg_hierarchy() if hierarchy == "kg" else hierarchy
         self.unmapped: set[str] = set()
         self._targets: dict[str, list[tuple[int, str]]] = {}
 
@@ -233,27 +234,3 @@ class LabelMapper:
         target (a VinDr "Nodule/Mass" box is kept once as nodule and once as mass)."""
         return [c for c, _ in self.targets(label)]
 
-
-_SIDES = {"left": ("left",), "right": ("right",), "bilateral": ("left", "right")}
-
-
-def located_regions(anatomy_ids: Iterable[str], region_ids: Iterable[str]) -> list[str]:
-    """Region-set ids named by a bag of anatomy ids from a localization crosswalk.
-
-    An id already in the region set counts as is; a side qualifier (``left`` / ``right`` /
-    ``bilateral``) combines with a non-lateral site ``X`` into ``left_X`` / ``right_X`` when
-    that id is in the set (``left`` + ``costophrenic_angle`` -> ``left_costophrenic_angle``).
-    A side alone names no region.
-    """
-    allowed = set(region_ids)
-    ids = list(dict.fromkeys(anatomy_ids))
-    sides = [s for i in ids for s in _SIDES.get(i, ())]
-    found = [i for i in ids if i in allowed]
-    for site in ids:
-        if site in _SIDES:
-            continue
-        for side in sides:
-            lateral = f"{side}_{site}"
-            if lateral in allowed and lateral not in found:
-                found.append(lateral)
-    return found

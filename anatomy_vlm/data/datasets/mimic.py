@@ -5,9 +5,9 @@ Three roots, each defaulting to ``root`` (the phantom keeps everything under one
 - ``root``: MIMIC-CXR-JPG: ``files/p1X/p1XXXXXXX/sNNNNNNNN/<dicom_id>.jpg`` and
   ``mimic-cxr-2.0.0-{metadata,split,chexpert}.csv[.gz]``;
 - ``reports_root``: MIMIC-CXR reports ``files/p1X/p1XXXXXXX/sNNNNNNNN.txt``;
-- ``imagenome_root``: Chest ImaGenome: ``scene_graph/<dicom_id>_SceneGraph.json`` (also found
-  under ``silver_dataset/scene_graph/`` and the doubled ``scene_graph/scene_graph/``) and
-  ``silver_dataset/splits/{train,valid,test}.csv``.
+- ``imagenome_root``: Chest ImaGenome (``chest-imagenome/1.0.0`` or its ``silver_dataset``):
+  ``[silver_dataset/]scene_graph[/scene_graph]/<dicom_id>_SceneGraph.json`` (the unzipped
+  archive is sometimes doubled) and ``[silver_dataset/]splits/{train,valid,test}.csv``.
 
 Splits (``split_source``): ``imagenome`` (ImaGenome's own split files; images they do not list
 are left out), ``mimic`` (``mimic-cxr-2.0.0-split.csv``, "validate" -> "valid"), or ``auto``
@@ -81,15 +81,16 @@ class MimicImaGenome(CXRDataset):
 
     # -- index ------------------------------------------------------------------------
     def _scene_graph_dir(self) -> Path | None:
-        base = self.imagenome_root
-        for folder in (base / "scene_graph" / "scene_graph", base / "scene_graph",
-                       base / "silver_dataset" / "scene_graph"):
-            if folder.is_dir():
-                return folder
+        for base in (self.imagenome_root, self.imagenome_root / "silver_dataset"):
+            for folder in (base / "scene_graph" / "scene_graph", base / "scene_graph"):
+                if folder.is_dir():
+                    return folder
         return None
 
     def _imagenome_splits(self) -> dict[str, str] | None:
         folder = self.imagenome_root / "silver_dataset" / "splits"
+        if not folder.is_dir():  # imagenome_root may be the silver_dataset folder itself
+            folder = self.imagenome_root / "splits"
         files = {name: folder / f"{name}.csv" for name in ("train", "valid", "test")}
         if not any(p.is_file() for p in files.values()):
             return None

@@ -12,7 +12,7 @@ own reader, reused here). Images: ``parentImage/@id`` + ``.png`` (or ``.jpg``) u
   reports are negative for every finding; in an indexed report a finding not named is 0
   (declared: MeSH indexing lists the abnormal findings); ``No Indexing`` reports stay NaN.
 - Region labels: a heading's finding is positive at the regions its anatomy / side qualifiers
-  name (crosswalk + :func:`located_regions`).
+  name (crosswalk, then :mod:`.regions`).
 - Sentences: FINDINGS then IMPRESSION split into sentences, ungrounded.
 - Splits: each report is one patient study with no patient key: :func:`hash_split` of the report id.
 """
@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
-from anatomy_vlm.data.datasets.labels import kg_crosswalk, located_regions
 from anatomy_vlm.data.datasets.mimic import find_table
 from anatomy_vlm.data.types import CXRSample, GroundedSentence
 from anatomy_vlm.errors import DataError
@@ -104,7 +103,6 @@ class OpenI(CXRDataset):
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:
         report = record.extra["report"]
         mapper = self.mapper("openi_mesh")
-        lookup = self.crosswalk or kg_crosswalk()
         fields = self.empty_targets(*image.shape)
         rows = {rid: i for i, rid in enumerate(self.region_set.ids)}
         headings = [term.heading for term in report.mesh_terms]
@@ -112,9 +110,7 @@ class OpenI(CXRDataset):
         if "No Indexing" not in headings:
             labels[np.isnan(labels) & ~uncertain] = 0.0
         for term in report.mesh_terms:
-            anatomy = [t for q in term.qualifiers for t, m in lookup("openi_mesh", q)
-                       if m in {"exact", "broad", "narrow"}]
-            for rid in located_regions(anatomy, self.region_set.ids):
+            for rid in self.locator().regions("openi_mesh", term.qualifiers):
                 for column in mapper.positives(term.heading):
                     fields["region_labels"][rows[rid], column] = 1.0
         text = " ".join(t for t in (report.findings, report.impression) if t)

@@ -13,8 +13,8 @@ DICOM header).
   lists every finding its report states, so a finding not listed is 0 (declared), unless a
   narrow match left it uncertain.
 - Region labels: per report sentence, each finding is positive at the regions its ``loc …``
-  terms name (``padchest_localizations`` crosswalk, side + site combined by
-  :func:`located_regions`); sentences keep those links (text = the sentence's terms, since
+  terms name (``padchest_localizations`` crosswalk, then :mod:`.regions`: side + site
+  combined, KG projection onto the region set); sentences keep those links (text = the sentence's terms, since
   the report text is stemmed Spanish).
 - Splits: :func:`hash_split` of PatientID (patient level).
 """
@@ -28,7 +28,6 @@ import numpy as np
 import torch
 
 from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
-from anatomy_vlm.data.datasets.labels import kg_crosswalk, located_regions
 from anatomy_vlm.data.types import CXRSample, GroundedSentence
 from anatomy_vlm.errors import DataError
 
@@ -96,12 +95,6 @@ class PadChest(CXRDataset):
                 extra={"labels": study[0], "sentences": study[1]},
             )
 
-    def _regions(self, localizations: tuple[str, ...]) -> list[str]:
-        lookup = self.crosswalk or kg_crosswalk()
-        ids = [t for loc in localizations for t, m in lookup("padchest_localizations", loc)
-               if m in {"exact", "broad", "narrow"}]
-        return located_regions(ids, self.region_set.ids)
-
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:
         mapper = self.mapper("padchest_labels")
         labels, uncertain = mapper.map({label: 1.0 for label in record.extra["labels"]})
@@ -113,7 +106,7 @@ class PadChest(CXRDataset):
         for terms in record.extra["sentences"]:
             findings = [t for t in terms if not t.startswith("loc ")]
             locs = tuple(t for t in terms if t.startswith("loc "))
-            regions = self._regions(locs) if locs else []
+            regions = self.locator().regions("padchest_localizations", locs) if locs else []
             positive = [self.finding_set.ids[c] for f in findings for c in mapper.positives(f)]
             for rid in regions:
                 for fid in positive:

@@ -10,7 +10,8 @@ image labels then come from which classes each reader boxed (the 14 Kaggle class
 Reader fusion (declared):
 
 - labels, per label over the readers of an image: a majority positive (votes > readers / 2)
-  -> 1; no reader positive -> 0; a minority positive -> NaN with the uncertain mask set;
+  -> 1; no reader positive -> 0; a minority positive -> uncertain (the mask is set and the
+  declared uncertainty policy gives its value: NaN under the default ``ignore``);
 - boxes, per class: greedy IoU clustering (IoU >= ``iou_threshold``, default 0.4; one box per
   reader per cluster), each cluster fused to the mean of its boxes (equal-weight WBF); clusters
   with fewer than ``min_box_votes`` readers (default 1) are dropped.

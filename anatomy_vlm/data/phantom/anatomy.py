@@ -102,7 +102,7 @@ def sample_patient(rng: np.random.Generator, *, view: str = "PA", domain: str = 
         rotation=rng.normal(0.0, 0.35),
         soft=rng.uniform(0.8, 1.25),
         breasts=float(rng.uniform(0.4, 1.0)) if rng.random() < 0.45 else 0.0,
-        clavicle_t=rng.uniform(0.06, 0.12) - (0.08 if ap else 0.0),
+        clavicle_t=rng.uniform(0.11, 0.17) - (0.09 if ap else 0.0),
         knob_cm=rng.uniform(1.4, 2.0),
         mediastinum_cm=rng.uniform(5.0, 6.8) * (1.1 if ap else 1.0),
         trachea_cm=rng.uniform(1.5, 2.2),

@@ -51,8 +51,8 @@ def _ett(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.nda
     top = (float(lay.mid_x[0]) + 0.3 * cm, 0.0)
     path = _curve([top, (top[0] - 0.2 * cm, tip[1] * 0.5), tip], n=10)
     mask = np.zeros((cv.size, cv.size), bool)
-    _stroke(cv, path, 0.42 * cm, 0.05, mask)  # plastic tube wall
-    _stroke(cv, [(x - 0.2 * cm, y) for x, y in path], 0.07 * cm + 0.4, 0.45, mask)  # radio-opaque line
+    _stroke(cv, path, 0.42 * cm, 0.08, mask)  # plastic tube wall
+    _stroke(cv, [(x - 0.2 * cm, y) for x, y in path], 0.1 * cm + 0.5, 1.3, mask)  # radio-opaque line
     return mask, tip, {"tip_cm_above_carina": round(above, 1)}
 
 
@@ -64,7 +64,7 @@ def _enteric(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np
     ctrl = [(mx + 0.3 * cm, 0.0), (mx + 0.5 * cm, lay.points["carina"][1]),
             (mx + 1.2 * cm, dy + 0.5 * cm), (mx + 2.8 * cm, dy + 2.2 * cm), tip]
     mask = np.zeros((cv.size, cv.size), bool)
-    _stroke(cv, _curve(ctrl, 30), 0.1 * cm + 0.4, 0.4, mask)
+    _stroke(cv, _curve(ctrl, 30), 0.12 * cm + 0.5, 1.2, mask)
     return mask, tip, {"tip": "stomach"}
 
 
@@ -81,7 +81,7 @@ def _cvc(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.nda
     if not left:
         ctrl = [(mx - 3.0 * cm, 0.0), (mx - 2.3 * cm, cly)] + ctrl[2:]
     mask = np.zeros((cv.size, cv.size), bool)
-    _stroke(cv, _curve(ctrl, 30), 0.09 * cm + 0.4, 0.35, mask)
+    _stroke(cv, _curve(ctrl, 30), 0.11 * cm + 0.5, 1.1, mask)
     return mask, tip, {"approach": ("left" if left else "right") + (" subclavian" if left else " internal jugular")}
 
 
@@ -101,7 +101,7 @@ def _pacemaker(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[
     for tip, wiggle in ((ra, -0.6), (rv, 0.6)):
         ctrl = [(gx - 1.5 * cm, gy), (mx + 2.0 * cm, gy - 1.0 * cm), (mx - 1.2 * cm, gy + 1.5 * cm), svc,
                 (svc[0] + wiggle * cm, svc[1] + 3.0 * cm), tip]
-        _stroke(cv, _curve(ctrl, 36), 0.08 * cm + 0.4, 0.5, mask)
+        _stroke(cv, _curve(ctrl, 36), 0.1 * cm + 0.5, 1.3, mask)
     return mask, rv, {"leads": ["right_atrium", "right_ventricle"], "generator": "left_infraclavicular",
                       "ra_tip": [round(ra[0], 1), round(ra[1], 1)]}
 

@@ -46,7 +46,7 @@ class Style:
 STYLES: dict[str, Style] = {
     "id": Style(),
     "prior_shift": Style(),
-    "portable_ap": Style(mu=1.5, contrast=0.78, gamma=0.9, noise=0.02, blur=0.7, sharpen=0.1,
+    "portable_ap": Style(mu=1.3, contrast=0.8, gamma=0.9, noise=0.02, blur=0.7, sharpen=0.1,
                          offset=0.06, scapulae=True),
     "low_dose": Style(noise=0.085, grain=0.02, blur=0.4, sharpen=0.0),
     "other_scanner": Style(mu=2.2, contrast=1.15, gamma=1.45, noise=0.01, blur=1.3, down=0.5,
@@ -86,7 +86,7 @@ def expose(att: np.ndarray, style: Style, rng: np.random.Generator, *, view: str
     if style.down < 1.0:
         small = ndimage.zoom(img, style.down, order=1, prefilter=False)
         img = ndimage.zoom(small, s / small.shape[0], order=1, prefilter=False)[:s, :s]
-    if style.blur > 0:
+    if style.blur * scale >= 0.5 or style.down < 1.0:  # sub-half-pixel blur: not worth a pass
         soft = ndimage.gaussian_filter(img, style.blur * scale, truncate=2.5)
         if style.sharpen > 0:  # scanner edge enhancement: unsharp mask on a wider kernel
             wide = ndimage.uniform_filter(soft, size=max(int(4 * scale) | 1, 3))

@@ -25,7 +25,9 @@ def grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def ramp(d: np.ndarray, width: float) -> np.ndarray:
     """Soft step: 0 for d ≤ 0, 1 for d ≥ width (pixels), linear between."""
-    return np.clip(d * (1.0 / max(width, 1e-3)), 0.0, 1.0)
+    out = d * np.float32(1.0 / max(width, 1e-3))
+    np.maximum(out, 0.0, out=out)
+    return np.minimum(out, 1.0, out=out)
 
 
 def lung_distance(lay: Layout, side: int) -> np.ndarray:
@@ -84,10 +86,11 @@ def disk(shape: tuple[int, int], c: tuple[float, float], r: tuple[float, float],
 
 @dataclass(frozen=True, kw_only=True)
 class RibModel:
-    """Posterior rib levels at the spine: c(u) = c1 + s0 (u − 1) + g (u − 1)², u = rib number.
+    """Posterior rib levels at the spine: c(w) = c1 + s0 (w − 1) + g (w − 1)², w = rib number.
 
-    Anterior rib u runs from the lateral wall (level of posterior rib u) down-medially to its
-    cartilage end at x' = 0.3 (level of posterior rib u + 4): dome ≈ 10th posterior ≈ 6th anterior.
+    Anterior rib u runs from the lateral wall (where posterior rib u ends) down-medially to its
+    cartilage end at x' = 0.3, level with posterior rib 1.5 u + 1: so the 6th anterior rib end
+    sits at the 10th posterior rib (the dome, good inspiration), the 2nd near the carina.
     """
 
     c1: float
@@ -95,7 +98,7 @@ class RibModel:
     g: float
     mid: float
     half_w: float
-    lift: float  # px: how much a posterior rib rises from spine to its highest point
+    lift: float  # px: scale of the posterior rib's rise from the spine and lateral downturn
 
     def level(self, u: float) -> float:
         """Centre y (px) of posterior rib ``u`` at the spine."""
@@ -103,24 +106,25 @@ class RibModel:
 
     def anterior_end(self, u: float) -> float:
         """y (px) of the cartilage end (x' = 0.3) of anterior rib ``u``."""
-        return self.level(u + 4) + self._hpost(1.0)
+        return self.level(1.5 * u + 1)
 
     def _hpost(self, xp):
         return self.lift * (-2.0 * xp + 3.0 * xp ** 4)
 
     def index(self, xs: np.ndarray, ys: np.ndarray, *, anterior: bool = False) -> np.ndarray:
         """Continuous rib coordinate u at pixels (x, y): rib centre lines at u = 1, 2, ...."""
-        xp = np.abs(xs - self.mid) / self.half_w
+        xp = np.abs(xs - self.mid) * np.float32(1.0 / self.half_w)
         if not anterior:
             y = ys - self._hpost(xp)
             disc = np.maximum(self.s0 ** 2 + 4 * self.g * (y - self.c1), 0.0)
             return 1.0 + (np.sqrt(disc) - self.s0) / (2 * self.g)
-        f = np.clip((1.0 - xp) / 0.7, 0.0, 1.0)
-        y = ys - self._hpost(1.0)
-        b = self.s0 + 8 * f * self.g
-        c = self.c1 + 4 * f * self.s0 + 16 * f * self.g - y
-        disc = np.maximum(b * b - 4 * self.g * c, 0.0)
-        return 1.0 + (np.sqrt(disc) - b) / (2 * self.g)
+        f = np.clip((1.0 - xp) / 0.7, 0.0, 1.0)  # 0 at the lateral wall, 1 at the cartilage end
+        g, s0, h1 = self.g, self.s0, self.lift * 1.0
+        a = g * (1.0 + 1.25 * f)
+        b = s0 * (1.0 + 0.5 * f) - 2 * g * (1.0 - f)
+        c = self.c1 + (1.0 - f) * (g - s0 + h1) - ys
+        disc = np.maximum(b * b - 4 * a * c, 0.0)
+        return (np.sqrt(disc) - b) / (2 * a)
 
 
 def rib_model(p: Patient, lay: Layout) -> RibModel:
@@ -159,7 +163,7 @@ def clavicle_centre(lay: Layout, p: Patient, side: int, xs: np.ndarray) -> tuple
     length = 0.40 * (lay.levels["thorax_x2"] - lay.levels["thorax_x1"]) + 2.0 * lay.cm
     sign = -1.0 if side == 0 else 1.0
     f = (xs - mx) * sign / length
-    rise = (3.2 if p.view == "PA" else 1.2) * lay.cm
+    rise = (2.4 if p.view == "PA" else 1.0) * lay.cm
     y = my - rise * f - 0.7 * lay.cm * np.sin(2 * np.pi * np.clip(f, 0, 1))
     return y, (f >= 0) & (f <= 1)
 

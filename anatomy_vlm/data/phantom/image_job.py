@@ -8,6 +8,7 @@ rendering and report wording, so changing the report templates never moves a pix
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,8 @@ def make_image(job) -> dict:
     _write_files(root, ids, image, report, film, truth_json)
     boxes = {r: [float(v) for v in b] for r, b in dict(film.boxes).items()}
     graph = writer.scene_graph(ids, view=view, boxes=boxes, width=width, height=height, mentions=mentions,
-                               imagenome_labels=maps.imagenome, default_regions=_DEFAULTS)
+                               imagenome_labels=maps.imagenome, default_regions=_DEFAULTS,
+                               region_cuis=maps.region_cuis)
     (root / "scene_graph" / f"{ids.dicom_id}_SceneGraph.json").write_text(writer.dumps(graph), encoding="utf-8")
     truth = {
         "dicom_id": ids.dicom_id, "study_id": ids.study_id, "subject_id": ids.subject_id, "split": job.split,
@@ -120,7 +122,8 @@ def report_body(report: str) -> str:
 
 
 def parse_mentions(text: str) -> list[writer.Mention]:
-    """Mentions from the project's report parser (``anatomy_vlm.report.parse_report``)."""
+    """Mentions from the project's report parser (``anatomy_vlm.report.parse_report``), with the
+    regions mapped onto Chest ImaGenome names (see :func:`imagenome_regions`)."""
     from anatomy_vlm.report import parse_report
 
     out = []
@@ -129,9 +132,54 @@ def parse_mentions(text: str) -> list[writer.Mention]:
         if finding is None:
             continue
         regions = tuple(r for r in (_node_id(x) for x in (_get(m, "regions") or ())) if r)
-        out.append(writer.Mention(sentence=str(_get(m, "sentence")), finding=finding, regions=regions,
+        sides = tuple(_get(m, "sides") or ())
+        out.append(writer.Mention(sentence=str(_get(m, "sentence")), finding=finding,
+                                  regions=imagenome_regions(finding, regions, sides),
                                   negated=bool(_get(m, "negated")), uncertain=bool(_get(m, "uncertain"))))
     return out
+
+
+def imagenome_regions(finding: str, regions: tuple[str, ...], sides: tuple[str, ...]) -> tuple[str, ...]:
+    """Chest ImaGenome region ids (cig36 + text-only names) for the anatomy a sentence names.
+
+    An id outside that vocabulary (``left_lung_base``, ``right_lower_lobe``) becomes its nearest
+    ``part_of`` ancestor inside it; when nothing maps, the sentence's side gives the finding's
+    default regions ("left rib fracture" → left chest wall).
+    """
+    names = _imagenome_names()
+    out: list[str] = []
+    for region in regions:
+        mapped = region if region in names else _nearest_named_ancestor(region)
+        if mapped and mapped not in out:
+            out.append(mapped)
+    if out:
+        return tuple(out)
+    side = sides[0] if len(sides) == 1 else ("bilateral" if len(sides) > 1 else None)
+    if side and finding == "rib_fracture":
+        return tuple(f"{s}_chest_wall" for s in (("right", "left") if side == "bilateral" else (side,)))
+    return default_regions(finding, side) if side else ()
+
+
+@lru_cache(maxsize=1)
+def _imagenome_names() -> frozenset[str]:
+    from kg import region_set
+
+    return frozenset(region_set("cig36").ids) | frozenset(region_set("cig38_text").ids)
+
+
+@lru_cache(maxsize=512)
+def _nearest_named_ancestor(region: str) -> str | None:
+    from anatomy_vlm.data.region_truth import load_kg
+
+    graph = load_kg()
+    if graph is None:
+        return None
+    try:
+        ancestors = graph.ancestors(region)
+    except Exception:
+        return None
+    names = _imagenome_names()
+    return next((a for a in ancestors if a in names), None)
 
 
 def _node_id(value: Any) -> str | None:

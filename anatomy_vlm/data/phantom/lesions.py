@@ -84,7 +84,8 @@ def adjust_patient(p: Patient, specs: Sequence[LesionSpec]) -> Patient:
         elif spec.finding == "pleural_effusion" and sev > 0.8 and spec.side in ("left", "right"):
             p = p.with_(rotation=p.rotation + (1 if spec.side == "right" else -1) * 2.0 * (sev - 0.8) / 0.2)
         elif spec.finding == "mediastinal_widening":
-            p = p.with_(mediastinum_cm=max(p.mediastinum_cm, 8.5 + 4.0 * sev))
+            p = p.with_(mediastinum_cm=max(p.mediastinum_cm, 8.5 + 4.0 * sev),
+                        extras={**p.extras, "normal_mediastinum_cm": p.mediastinum_cm})
     return p
 
 
@@ -154,9 +155,9 @@ def _airspace(cv: Canvas, spec: LesionSpec, rng: np.random.Generator, *, dense: 
         hx, hy = cv.lay.points["right_hilum" if side == 0 else "left_hilum"]
         ang = np.arctan2(c[1] - hy, c[0] - hx) + rng.normal(0, 0.15, 3)
         x, y, w = F.tree_points((hx, hy), ang, 0.45 * np.hypot(c[0] - hx, c[1] - hy) + 1, 0.3 * cm, rng, levels=4)
-        br = np.clip(F.splat(cv.size, x, y, np.ones_like(w), 0.5 * cm / 2.5), 0, None)
-        br = np.clip(br / (br.max() + 1e-6) * 3.0, 0, 1) * (blob > 0.6)
-        density = density * (1.0 - 0.6 * br)
+        br = F.splat(cv.size, x, y, w / w.max(), 0.6 * cv.size / 256)
+        br = np.clip(br / (0.6 * br.max() + 1e-6), 0, 1) * F.ramp(blob - 0.7, 0.3)
+        density = density * (1.0 - (0.2 + 0.25 * sev) * br)  # thin lucent tubes, centre only
     _fill(cv, density)
     params = {"size_cm": round(2 * radius / cm, 1), "side": "right" if side == 0 else "left"}
     if lobe:
@@ -178,10 +179,10 @@ def _effusion(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[n
         mx = float(np.median(cv.lay.mid_x))
         lateral = np.clip((cols - mx) / (cpx - mx), 0, 1)  # 0 medial … 1 at the chest wall
         # small: fluid only in the costophrenic recess (blunting); large: up the hemithorax
-        level = cpy - (0.8 + 2.5 * sev) * cm - max(sev - 0.3, 0) * 0.5 * (cpy - cv.lay.levels["lung_top"])
+        level = cpy - (0.8 + 2.0 * sev) * cm - max(sev - 0.4, 0) * 0.55 * (cpy - cv.lay.levels["lung_top"])
         level = min(level, cpy - 0.6 * cm)
-        meniscus = level - (1.0 + 3.0 * sev) * cm * lateral ** 2
-        fluid = F.ramp(rows - meniscus, (0.5 + 1.0 * sev) * cm) * F.ramp(cv.lung_d[side] + 2 * cm, 1.0)
+        meniscus = level - (1.0 + 4.0 * sev) * cm * lateral ** 3  # concave upward, higher laterally
+        fluid = F.ramp(rows - meniscus, (0.8 + 1.5 * sev) * cm) * F.ramp(cv.lung_d[side] + 2 * cm, 1.0)
         fluid *= cv.lungs[side] | (rows > min(dome_y, level))
         _fill(cv, np.clip(fluid, 0, 1) * (0.8 + 0.2 * sev))
         cv.att += 0.04 * fluid * (rows > dome_y) * (np.abs(cols - cpx) < 6 * cm)
@@ -199,11 +200,11 @@ def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tup
     top = lay.levels["lung_top"]
     height = lay.levels["lung_bottom"] - top
     outer = np.minimum(wall, (rows - top) * 1.1)
-    depth = (0.6 + 4.5 * sev) * cm * np.clip(1.15 - (rows - top) / (height * (0.5 + 0.5 * sev)), 0.0, 1.0)
+    depth = (0.6 + 4.5 * sev) * cm * np.clip(1.15 - (rows - top) / (height * (0.3 + 0.6 * sev)), 0.0, 1.0)
     space = lung & (outer < depth)
     line = F.ramp(0.09 * cm + 0.03 * cm * cv.size / 256 - np.abs(outer - depth), 0.06 * cm) * lung * (depth > 0.2 * cm)
     cv.vessel_keep *= ~space
-    cv.air = np.where(space, np.maximum(cv.air, 1.0) * 1.06, cv.air)
+    cv.air = np.where(space, np.minimum(cv.air + 0.3, 1.05), cv.air)  # no parenchyma: hyperlucent
     cv.air0 = np.where(space, cv.air, cv.air0)
     cv.att += 0.16 * line
     return space, {"side": "right" if side == 0 else "left", "depth_cm": round(float(depth.max() / cm), 1)}
@@ -217,11 +218,11 @@ def _round(cv: Canvas, spec: LesionSpec, rng: np.random.Generator, *, mass: bool
     diam = float(spec.params.get("size_cm", diam))
     c = _pick_point(cv, spec, side, rng, margin_cm=diam / 2 + 0.3)
     r = diam / 2 * cm
-    blob = _blob(cv, c, r, rng, rough=0.25 if mass else 0.05, edge=max(0.15 * cm, 0.8))
-    density = (0.55 + 0.4 * sev) * blob
+    blob = _blob(cv, c, r, rng, rough=0.25 if mass else 0.05, edge=max((0.4 if mass else 0.15) * cm, 0.8))
+    density = (0.5 + 0.35 * sev) * blob
     _fill(cv, density)
     calcified = bool(spec.params.get("calcified", False))
-    cv.att += (0.25 if calcified else 0.03) * blob
+    cv.att += (0.25 if calcified else 0.0) * blob
     return blob > 0.5, {"size_cm": round(diam, 1), "side": "right" if side == 0 else "left"}
 
 
@@ -248,7 +249,7 @@ def _atelectasis(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tupl
     mx = float(np.median(lay.mid_x))
     hx, hy = lay.points[f"{name}_hilum"]
     frac = np.clip((rows - hy) / max(dy - hy, 1.0), 0, 1)
-    edge = mx + (1 if side else -1) * (1.0 + 5.0 * sev) * cm * frac
+    edge = mx + (1 if side else -1) * (2.5 + 6.0 * sev) * cm * frac ** 0.7
     tri = F.ramp(((cols - edge) * (-1 if side else 1)) + 0.0, 0.6 * cm) * (rows > hy) * cv.lungs[side]
     tri = tri * F.ramp(np.abs(cols - mx) - 0.5 * cm, 0.5 * cm)
     _fill(cv, 0.9 * tri)
@@ -294,7 +295,7 @@ def _hilar(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.n
             c = (hx + out * rng.uniform(0.2, 1.0 + sev) * cm, hy + (k - 1.5) * (0.9 + 0.6 * sev) * cm)
             r = (0.6 + 1.0 * sev) * cm * rng.uniform(0.75, 1.15)
             win, d = F.disk((s, s), c, (r, r * rng.uniform(0.8, 1.2)), soft=0.35 * cm)
-            _fill(cv, (0.35 + 0.45 * sev) * d, win)
+            _fill(cv, (0.25 + 0.4 * sev) * d, win)
             mask[win] |= d > 0.5
     return mask, {"lobulated": True}
 
@@ -302,14 +303,16 @@ def _hilar(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.n
 def _widening(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     s, cm, lay = cv.size, cv.lay.cm, cv.lay
     top, h_top = lay.levels["lung_top"], lay.levels["heart_top"]
-    width = cv.patient.mediastinum_cm * cm
-    mx = float(np.median(lay.mid_x)) + 0.4 * cm
-    c = (mx, 0.5 * (top + h_top) + 1 * cm)
-    win, d = F.disk((s, s), c, (width / 2, 0.5 * (h_top - top) + 1.5 * cm), soft=0.8 * cm)
-    before = cv.air[win] > 0.15
-    _fill(cv, d, win)
-    mask = np.zeros((s, s), bool)
-    mask[win] = (d > 0.5) & before
+    # the widened shadow itself is drawn with the mediastinum (adjust_patient); the finding's
+    # mask is the lung it now covers: between the normal and the widened border, above the heart
+    normal = float(cv.patient.extras.get("normal_mediastinum_cm", 6.0)) * cm / 2
+    wide = cv.patient.mediastinum_cm * cm / 2
+    cols, rows = F.grid(s)
+    rel = np.abs(cols - (lay.mid_x[:, None] + 0.3 * cm))
+    band = (rel > normal) & (rel < wide) & (rows > top) & (rows < h_top)
+    mask = band & (cv.lungs[0] | cv.lungs[1])
+    if not mask.any():
+        mask = band
     return mask, {"width_cm": round(cv.patient.mediastinum_cm, 1)}
 
 

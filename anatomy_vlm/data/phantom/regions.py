@@ -96,7 +96,7 @@ def _tight(win: Window, s: int, fallback: tuple[float, float]) -> tuple[Window, 
     if rows.size == 0:
         xa, ya, xb, yb = _box_window(s, fallback[0] - 1, fallback[1] - 1, fallback[0] + 1, fallback[1] + 1)
         return (ya, xa, np.ones((yb - ya, xb - xa), bool)), (xa, ya, xb, yb)
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1] + 1), int(cols[0]), int(cols[-1] + 1)
     return (y0 + r0, x0 + c0, sub[r0:r1, c0:c1]), (x0 + c0, y0 + r0, x0 + c1, y0 + r1)
 
 

@@ -155,7 +155,7 @@ def _body(p: Patient, lay: Layout) -> np.ndarray:
     dx = (cols - lay.mid_x[:, None]) / hw[:, None]
     body = (0.35 + 0.65 * np.sqrt(np.clip(1.0 - dx * dx, 0.0, 1.0))) * (dx * dx < 1) * np.float32(0.8 + 0.15 * p.soft)
     if p.breasts > 0:
-        for side, sign in ((0, -1.0), (1, 1.0)):
+        for sign in (-1.0, 1.0):
             c = (float(lay.mid_x[s // 2]) + sign * 0.55 * half, lay.levels["lung_bottom"] - 4.5 * cm)
             win, d = F.disk((s, s), c, (0.33 * half, 5.5 * cm), soft=2.5 * cm)
             lower = F.ramp((np.arange(win[0].start, win[0].stop) + 0.5 - c[1]) + 4 * cm, 3 * cm)
@@ -199,7 +199,7 @@ def _trachea(cv: Canvas) -> None:
                       ((cx, cy), (cx + 3.0 * cm, cy + 2.6 * cm), 0.36 * w)):
         win, d = F.capsule((s, s), p0, p1, r, soft=0.35 * cm)
         np.maximum(layer[win], d, out=layer[win])
-    cv.att -= 0.17 * layer
+    cv.att -= 0.28 * layer * (1.0 - np.minimum(cv.air, 1.0))  # airways show against tissue, not lung
 
 
 def _stomach(cv: Canvas) -> None:

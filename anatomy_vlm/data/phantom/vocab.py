@@ -10,7 +10,7 @@ parent process and handed to workers as plain data.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from anatomy_vlm.data.phantom.writer import CHEXPERT_COLUMNS
 
@@ -93,6 +93,7 @@ class LabelMaps:
     imagenome: dict[str, tuple[tuple[str, str], ...]]
     nouns: dict[str, tuple[str, ...]]
     source: str
+    region_cuis: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def build_label_maps(*, use_kg: bool = True) -> LabelMaps:
@@ -110,7 +111,22 @@ def build_label_maps(*, use_kg: bool = True) -> LabelMaps:
     for finding, labels in _with_aliases(_BUILTIN_IMAGENOME).items():
         imagenome.setdefault(finding, labels)
     return LabelMaps(chexpert=chexpert, imagenome=imagenome, nouns=_kg_nouns(graph),
-                     source=f"kg:{getattr(graph, 'version', 'unknown')}")
+                     source=f"kg:{getattr(graph, 'version', 'unknown')}", region_cuis=_region_cuis(graph))
+
+
+def _region_cuis(graph) -> dict[str, tuple[str, ...]]:
+    """UMLS CUIs of the cig36 regions (scene-graph ``synsets``), where the KG knows them."""
+    from kg import region_set
+
+    out = {}
+    for region in region_set("cig36").ids:
+        try:
+            cui = graph.node(region).umls
+        except Exception:
+            cui = None
+        if cui:
+            out[region] = (cui,)
+    return out
 
 
 def _with_aliases(table: dict) -> dict:

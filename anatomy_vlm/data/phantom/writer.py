@@ -125,6 +125,7 @@ def scene_graph(
     mentions: Sequence[Mention],
     imagenome_labels: Mapping[str, Sequence[tuple[str, str]]],
     default_regions: Mapping[str, Sequence[str]],
+    region_cuis: Mapping[str, Sequence[str]] | None = None,
 ) -> dict:
     """A Chest ImaGenome-style scene graph.
 
@@ -133,14 +134,16 @@ def scene_graph(
         mentions: parsed report mentions; a mention without regions is grounded to
             ``default_regions[finding]`` (e.g. "No pneumothorax." → both lungs).
         imagenome_labels: finding id → ``(category, label)`` pairs of the ImaGenome vocabulary.
+        region_cuis: region id → UMLS CUIs (the objects' ``synsets``).
     """
+    cuis = region_cuis or {}
     sx, sy = 224.0 / width, 224.0 / height
     objects = []
     for region, (x1, y1, x2, y2) in boxes.items():
         name = bbox_name(region)
         objects.append({
-            "object_id": f"{ids.dicom_id}_{name}", "bbox_name": name, "name": "Anatomical Finding",
-            "synsets": [], "x1": round(x1 * sx), "y1": round(y1 * sy), "x2": round(x2 * sx),
+            "object_id": f"{ids.dicom_id}_{name}", "bbox_name": name, "name": name,
+            "synsets": list(cuis.get(region, ())), "x1": round(x1 * sx), "y1": round(y1 * sy), "x2": round(x2 * sx),
             "y2": round(y2 * sy), "width": round((x2 - x1) * sx), "height": round((y2 - y1) * sy),
             "original_x1": int(round(x1)), "original_y1": int(round(y1)), "original_x2": int(round(x2)),
             "original_y2": int(round(y2)), "original_width": int(round(x2 - x1)),
@@ -149,12 +152,12 @@ def scene_graph(
     return {
         "image_id": ids.dicom_id, "patient_id": ids.subject_id, "study_id": ids.study_id,
         "viewpoint": view, "objects": objects,
-        "attributes": _attributes(ids, mentions, imagenome_labels, default_regions),
+        "attributes": _attributes(ids, mentions, imagenome_labels, default_regions, cuis),
         "relationships": [],
     }
 
 
-def _attributes(ids, mentions, imagenome_labels, default_regions) -> list[dict]:
+def _attributes(ids, mentions, imagenome_labels, default_regions, cuis) -> list[dict]:
     per_region: dict[str, dict[str, list[str]]] = {}  # region → sentence → attribute strings
     for m in mentions:
         labels = imagenome_labels.get(m.finding)
@@ -177,7 +180,7 @@ def _attributes(ids, mentions, imagenome_labels, default_regions) -> list[dict]:
             abnormal = any(s.split("|")[1] == "yes" for s in strings)
             attrs.append([*strings, "nlp|yes|abnormal" if abnormal else "nlp|yes|normal"])
         out.append({
-            "name": name, "bbox_name": name, "synsets": [], "object_id": f"{ids.dicom_id}_{name}",
+            "name": name, "bbox_name": name, "synsets": list(cuis.get(region, ())), "object_id": f"{ids.dicom_id}_{name}",
             name: True, "phrases": phrases, "attributes": attrs,
             "attributes_ids": [[] for _ in phrases], "comparison_cues": [[] for _ in phrases],
             "temporal_cues": [[] for _ in phrases], "severity_cues": [[] for _ in phrases],

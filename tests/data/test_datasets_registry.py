@@ -1,0 +1,71 @@
+"""Registry, shared CSV reading and label mapping rules."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import zipfile
+
+import pytest
+
+from anatomy_vlm.data.datasets import dataset_names, open_dataset
+from anatomy_vlm.data.datasets.base import LoadReport, hash_split, is_frontal, read_csv_rows
+from anatomy_vlm.data.datasets.labels import LabelMapper
+from anatomy_vlm.data.datasets.regions import located_regions
+from anatomy_vlm.errors import DataError
+from tests.data.fixtures_loaders import stub_crosswalk
+
+
+def test_registry_errors(tmp_path):
+    assert {"mimic", "vindr", "chexpert", "nih", "rsna", "siim", "padchest", "openi"} <= set(dataset_names())
+    with pytest.raises(DataError, match="unknown dataset"):
+        open_dataset("nope", tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        open_dataset("nih", tmp_path / "absent")
+    with pytest.raises(DataError, match="Data_Entry"):
+        open_dataset("nih", tmp_path)
+
+
+def test_csv_by_magic_bytes_and_malformed_rows(tmp_path):
+    text = "a, b\n1,2\n3\n4,5,6\n7,8,,\n"
+    (tmp_path / "plain.csv").write_text(text)
+    (tmp_path / "named.csv").write_bytes(gzip.compress(text.encode()))  # gzip without .gz
+    with zipfile.ZipFile(tmp_path / "z.zip", "w") as archive:
+        archive.writestr("inner.csv", text)
+    for name in ("plain.csv", "named.csv", "z.zip"):
+        report = LoadReport(name="t")
+        rows = list(read_csv_rows(tmp_path / name, report, required=("a", "b")))
+        assert [r["b"] for r in rows] == ["2", "8"]  # header " b" stripped; empty extras ok
+        assert report.skipped == {"malformed row": 2}
+
+
+def test_label_mapper_match_semantics():
+    ids = ("lung_opacity", "nodule", "mass", "pleural_effusion")
+    mapper = LabelMapper(vocabulary="chestxray14", finding_ids=ids, crosswalk=stub_crosswalk, hierarchy=None)
+    labels, unc = mapper.map({"Infiltration": 0.0, "Effusion": -1.0})
+    assert math.isnan(labels[0]) and not unc[0]  # broad: a negative says nothing
+    assert math.isnan(labels[3]) and unc[3]
+    labels, _ = mapper.map({"Infiltration": 1.0, "Nodule": 1.0, "Mass": 0.0})
+    assert labels.tolist()[:3] == [1.0, 1.0, 0.0]
+    vindr = LabelMapper(vocabulary="vindr", finding_ids=ids, crosswalk=stub_crosswalk, hierarchy=None)
+    labels, unc = vindr.map({"Nodule/Mass": 1.0})
+    assert math.isnan(labels[1]) and unc[1] and unc[2]  # narrow positive -> uncertain
+    labels, unc = vindr.map({"Nodule/Mass": 0.0})
+    assert labels[1] == 0 and labels[2] == 0
+    ones = LabelMapper(vocabulary="chestxray14", finding_ids=ids, crosswalk=stub_crosswalk,
+                       hierarchy=None, policy="ones")
+    labels, unc = ones.map({"Effusion": -1.0})
+    assert labels[3] == 1 and unc[3]
+
+
+def test_helpers():
+    assert is_frontal("PA") and is_frontal("ap") and is_frontal("AP_horizontal") and not is_frontal("LL")
+    assert hash_split("p1") == hash_split("p1") and hash_split("p1") in {"train", "valid", "test"}
+    counts = {s: 0 for s in ("train", "valid", "test")}
+    for i in range(2000):
+        counts[hash_split(str(i))] += 1
+    assert 1500 < counts["train"] < 1700 and counts["valid"] > 150 and counts["test"] > 150
+    regions = ("left_costophrenic_angle", "right_costophrenic_angle", "cardiac_silhouette")
+    assert located_regions(["left", "costophrenic_angle"], regions) == ["left_costophrenic_angle"]
+    assert set(located_regions(["bilateral", "costophrenic_angle"], regions)) == set(regions[:2])
+    assert located_regions(["left"], regions) == []

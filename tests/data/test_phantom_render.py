@@ -1,0 +1,149 @@
+"""Phantom renderer: film contract, conventions, determinism, findings and domains (tiny sizes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anatomy_vlm.data.phantom import domains
+from anatomy_vlm.data.phantom.lesions import CORE, DEVICES, LesionSpec
+from anatomy_vlm.data.phantom.regions import CIG36
+from anatomy_vlm.data.phantom.render import render, sample_patient
+
+SIZE = 128
+
+
+@pytest.fixture
+def clean(monkeypatch) -> str:
+    """A noise-free style, so pixel differences come from the findings alone."""
+    monkeypatch.setitem(domains.STYLES, "clean", domains.Style(noise=0.0))
+    return "clean"
+
+
+def _film(seed: int = 0, lesions=(), size: int = SIZE, domain: str = "id", view: str = "PA"):
+    rng = np.random.default_rng(seed)
+    return render(sample_patient(rng, view=view), list(lesions), size=size, domain=domain, rng=rng)
+
+
+def test_film_shapes_and_dtypes():
+    film = _film()
+    assert film.image.shape == (SIZE, SIZE) and film.image.dtype == np.uint8
+    assert film.image.std() > 10  # not a blank frame
+    for name in ("right_lung", "left_lung", "heart"):
+        assert film.masks[name].shape == (SIZE, SIZE) and film.masks[name].dtype == bool
+        assert film.masks[name].any()
+    assert tuple(film.region_masks) == CIG36 and len(CIG36) == 36
+    for rid in CIG36:
+        m = film.region_masks[rid]
+        assert m.shape == (SIZE, SIZE) and m.dtype == bool and m.any(), rid
+
+
+def test_boxes_inside_image_and_around_masks():
+    film = _film(3, size=160)
+    for rid in CIG36:
+        x1, y1, x2, y2 = film.boxes[rid]
+        assert 0 <= x1 < x2 <= 160 and 0 <= y1 < y2 <= 160, rid
+        ys, xs = np.nonzero(film.region_masks[rid])
+        assert xs.min() == x1 and xs.max() + 1 == x2 and ys.min() == y1 and ys.max() + 1 == y2, rid
+
+
+def test_patient_left_is_image_right():
+    for seed in range(4):
+        film = _film(seed)
+        heart = film.masks["heart"]
+        cols = np.nonzero(heart)[1]
+        # heart is two thirds to the patient's left = image right of the spine
+        assert cols.mean() > SIZE / 2
+        assert np.nonzero(film.masks["left_lung"])[1].mean() > np.nonzero(film.masks["right_lung"])[1].mean()
+        assert film.boxes["left_clavicle"][0] > film.boxes["right_clavicle"][0]
+        assert film.region_masks["left_cardiac_silhouette"].sum() > film.region_masks["right_cardiac_silhouette"].sum()
+
+
+def test_normal_anatomy_measurements():
+    film = _film(5, size=256)
+    m = film.measurements
+    assert m["ctr"] < 0.5
+    assert m["right_dome_y"] < m["left_dome_y"]  # y grows downward: right dome higher
+    assert m["left_hilum_y"] < m["right_hilum_y"]
+    assert 0.5 < m["lung_height_frac"] < 0.7
+    # zones partition each lung top to bottom
+    for side in ("right", "left"):
+        zones = sum(film.region_masks[f"{side}_{z}_lung_zone"].astype(int) for z in ("upper", "mid", "lower"))
+        assert np.array_equal(zones > 0, film.masks[f"{side}_lung"]) and zones.max() == 1
+
+
+def test_same_seed_same_bytes_and_different_seed_differs():
+    spec = [LesionSpec(finding="nodule", severity=0.7, side="left")]
+    a, b = _film(7, spec), _film(7, spec)
+    assert a.image.tobytes() == b.image.tobytes()
+    assert np.array_equal(a.lesions[0].mask, b.lesions[0].mask)
+    assert _film(8, spec).image.tobytes() != a.image.tobytes()
+
+
+@pytest.mark.parametrize("finding", CORE)
+def test_each_finding_changes_its_mask_more_with_severity(finding, clean):
+    base = _film(11, domain=clean).image.astype(float)
+    films = []
+    for sev in (0.15, 0.95):
+        spec = LesionSpec(finding=finding, severity=sev, side="right" if finding != "pacemaker" else None)
+        film = _film(11, [spec], domain=clean)
+        lesion = film.lesions[0]
+        assert lesion.spec is spec and lesion.mask.shape == (SIZE, SIZE) and lesion.mask.any(), finding
+        x1, y1, x2, y2 = lesion.box
+        assert 0 <= x1 < x2 <= SIZE and 0 <= y1 < y2 <= SIZE
+        films.append(film)
+    union = films[0].lesions[0].mask | films[1].lesions[0].mask
+    # total signal (grey levels summed over the lesion pixels): contrast × extent
+    signal = [np.abs(f.image.astype(float) - base)[union].sum() for f in films]
+    inside = np.abs(films[0].image.astype(float) - base)[films[0].lesions[0].mask].mean()
+    assert inside > 0.5, (finding, inside)
+    if finding not in DEVICES:  # a device is there or not
+        assert signal[1] > signal[0], (finding, signal)
+
+
+def test_silhouette_sign_rml_effaces_right_heart_border(clean):
+    film = _film(2, [LesionSpec(finding="consolidation", severity=1.0, side="right",
+                                params={"lobe": "rml"})], size=256, domain=clean)
+    normal = _film(2, size=256, domain=clean)
+    assert film.lesions[0].params["silhouette"] == "right_heart_border"
+    heart = normal.masks["heart"]
+    rows = np.nonzero(film.lesions[0].mask.any(axis=1))[0]
+    y = int(np.median(rows))
+    edge = int(np.nonzero(heart[y])[0][0])  # right heart border on that row
+    contrast = lambda img: float(img[y, edge + 2]) - float(img[y, edge - 4])  # noqa: E731
+    assert contrast(film.image) < 0.5 * contrast(normal.image)
+
+
+def test_devices_report_tips_inside_the_image():
+    specs = [LesionSpec(finding=f) for f in DEVICES]
+    film = _film(4, specs, size=256)
+    cx, cy = film.region_masks["carina"].nonzero()[1].mean(), film.measurements["carina_y"]
+    ett = film.lesions[0]
+    above_cm = (cy - ett.tip[1]) / film.measurements["px_per_cm"]
+    assert 2.5 < above_cm < 7.5 and abs(ett.tip[0] - cx) < 2 * film.measurements["px_per_cm"]
+    ng = film.lesions[1]
+    assert ng.tip[1] > film.measurements["left_dome_y"] and ng.tip[0] > 128  # under the left dome
+    for lesion in film.lesions:
+        assert 0 <= lesion.tip[0] < 256 and 0 <= lesion.tip[1] < 256
+
+
+def test_domains_differ_and_unknown_names_raise():
+    images = {d: _film(9, domain=d).image.astype(float) for d in ("id", "portable_ap", "low_dose", "other_scanner")}
+    names = list(images)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert np.abs(images[a] - images[b]).mean() > 2.0, (a, b)
+    assert _film(9, domain="prior_shift").image.tobytes() == _film(9, domain="id").image.tobytes()
+    ap = _film(9, view="AP", domain="portable_ap")
+    assert ap.patient.view == "AP" and ap.measurements["ctr"] > _film(9).measurements["ctr"]
+    with pytest.raises(ValueError):
+        _film(0, domain="nope")
+    with pytest.raises(ValueError):
+        _film(0, [LesionSpec(finding="unicorn")])
+
+
+@pytest.mark.parametrize("size", [128, 512])
+def test_sizes(size):
+    film = _film(1, size=size)
+    assert film.image.shape == (size, size)
+    assert 0.5 < film.measurements["lung_height_frac"] < 0.7

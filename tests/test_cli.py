@@ -1,0 +1,55 @@
+"""The top-level console script: dispatch, help, errors, and the light-path promise."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from anatomy_vlm.cli import main
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("kg", "data", "report", "quickstart"):
+        assert command in out
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_unknown_command_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2
+
+
+def test_user_error_is_one_line_without_traceback(capsys):
+    assert main(["kg", "resolve", "zzqqxxyy"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("anatomy-vlm: error:")
+    assert "\n" not in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("argv", "json_lines"), [
+    (["kg", "info", "--json"], False),
+    (["report", "parse", "No pneumothorax.", "--json"], True),
+])
+def test_light_commands_never_import_torch(argv, json_lines):
+    code = (
+        "import sys\n"
+        "from anatomy_vlm.cli import main\n"
+        f"rc = main({argv!r})\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    # machine-readable output: one document, or one JSON object per line
+    documents = proc.stdout.splitlines() if json_lines else [proc.stdout]
+    assert documents and all(json.loads(doc) for doc in documents)
