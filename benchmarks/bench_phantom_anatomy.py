@@ -63,6 +63,15 @@ def _timing(size: int, n: int) -> float:
     return (time.process_time() - t) / n * 1000
 
 
+def _reference_op_us() -> float:
+    """CPU µs of one elementwise op on a 256² float32 frame: a load gauge for the timings."""
+    a = np.random.default_rng(0).random((256, 256), dtype=np.float32)
+    t = time.process_time()
+    for _ in range(400):
+        a * np.float32(2.0)
+    return (time.process_time() - t) / 400 * 1e6
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=500)
@@ -111,6 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
         out.update({"dice_right_median": float(np.median(dr)), "dice_left_median": float(np.median(dl)),
                     "dice_p5": [float(np.percentile(dr, 5)), float(np.percentile(dl, 5))]})
     out["ms_per_film"] = {"256": round(_timing(256, 40), 2), "512": round(_timing(512, 20), 2)}
+    out["reference_op_us"] = round(_reference_op_us(), 1)  # ~20 µs on an idle core of this box
+    out["load_average"] = os.getloadavg()[0]
     md = ["# Phantom anatomy (normal PA films)", "", "| measure | value | target |", "|---|---|---|",
           f"| CTR < 0.50 | {out['ctr_below_0_50']:.3f} (median {out['ctr_median']:.3f}) | ≥ 0.95 |",
           f"| right dome higher | {out['right_dome_higher']:.3f} (median {out['dome_diff_cm_median']:.2f} cm) | ≥ 0.95 |",
@@ -121,6 +132,8 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{out['dice_left_median']:.3f} | ≥ 0.8 |")
     md.append(f"| render ms/film 256 / 512 px (CPU, 1 thread, incl. 36 region masks) | "
               f"{out['ms_per_film']['256']} / {out['ms_per_film']['512']} | ≲ 8 at 256 |")
+    md.append(f"\nTimings are CPU time with load average {out['load_average']:.1f} on this machine; one "
+              f"elementwise op on a 256² frame took {out['reference_op_us']} µs during the run.")
     write_result("phantom_anatomy", out, markdown="\n".join(md) + "\n")
     print("\n".join(md))
     return out

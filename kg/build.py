@@ -20,6 +20,7 @@ from kg.sources import OPENI_TGZ, PADCHEST_CSV
 GRAPH_FORMAT = 1
 _BUILDER_MODULES = ("build.py", "ontology.py", "mapping.py", "evidence.py", "sources/padchest.py", "sources/openi.py")
 CORPORA = {"padchest": PADCHEST_CSV, "openi": OPENI_TGZ}
+KEEP_BUILDS = 8  # cached graphs kept per cache folder (e.g. with and without corpora, fixtures)
 
 
 def ontology_files(folder: Path) -> list[Path]:
@@ -131,7 +132,15 @@ def load_or_build(*, onto: Path | None = None, data: Path | None | str = "defaul
     graph = build_graph(onto, data_dir)
     graph["version"] = key
     _atomic_write_json(path, graph)
+    _prune(path.parent, keep=KEEP_BUILDS)
     return graph
+
+
+def _prune(folder: Path, *, keep: int) -> None:
+    """Drop all but the ``keep`` most recently written graphs (other inputs, older versions)."""
+    graphs = sorted(folder.glob("graph-*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in graphs[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def _atomic_write_json(path: Path, payload: dict) -> None:

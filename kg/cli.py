@@ -17,7 +17,8 @@ from kg.errors import KGError
 
 def add_parser(subparsers, *, name: str = "kg", help: str = "query and export the anatomy knowledge graph") -> argparse.ArgumentParser:  # noqa: A002
     """Register ``kg`` and its subcommands on the dispatcher's subparsers; leaf parsers set ``func``."""
-    parser = subparsers.add_parser(name, help=help, description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser(name, help=help, description="Query and export the anatomy knowledge graph "
+                                   "(ontology + evidence mined from PadChest and Open-I). Every subcommand takes --json.")
     sub = parser.add_subparsers(dest="kg_command", metavar="SUBCOMMAND")
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 

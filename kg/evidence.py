@@ -40,10 +40,13 @@ def mine_padchest(mapper: TermMapper, path: Path) -> dict:
     studies: Counter = Counter()
     per_study: list[tuple[str, frozenset[str]]] = []
     cache: dict[tuple, list[str]] = {}
+    label_cache: dict[tuple[str, ...], frozenset[str]] = {}
     for study in iter_studies(path):
         source = "padchest_physician" if study.method == PHYSICIAN else "padchest_model"
         studies[source] += 1
-        labelled = frozenset(mapper.findings("padchest_labels", study.labels))
+        if study.labels not in label_cache:
+            label_cache[study.labels] = frozenset(mapper.findings("padchest_labels", study.labels))
+        labelled = label_cache[study.labels]
         finding_studies[source].update(labelled)
         per_study.append((source, labelled))
         pairs: set[tuple[str, str]] = set()

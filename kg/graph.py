@@ -234,6 +234,17 @@ class AnatomyKG:
 
         return locations_of(self, finding, region_set=region_set)
 
+    def project(self, anatomy: str, *, region_set="cig29") -> dict[str, float]:
+        """Weights ``{region_id: w}`` with which evidence at ``anatomy`` reaches a region set.
+
+        ``region_set``: a set name (``cig29``, ``cig36``, ``cig38_text``) or a collection of ids.
+        Same walk as :meth:`locations_of` (itself, ``projects_onto`` rows, lateral split,
+        nearest ``part_of`` ancestor in the set); ``{}`` when nothing in the set is reached.
+        """
+        from kg.query import _target_ids, project
+
+        return dict(project(self, self.to_id(anatomy, types=("anatomy",)), frozenset(_target_ids(self, region_set) or ())))
+
     def path(self, a: str, b: str, *, k: int = 1) -> list[list[Step]]:
         """Up to ``k`` shortest labelled paths between two nodes. See :func:`kg.query.paths`."""
         from kg.query import paths

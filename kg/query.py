@@ -1,9 +1,11 @@
 """Evidence queries: ``findings_at``, ``locations_of`` (raw or in region-set terms) and ``paths``.
 
-Ranking score (in [0, 1]): the source-weighted mean over evidence sources of the share of a
-finding's localized studies that name this anatomy (``locations_of``) or of all studies of the
-source (``findings_at``). Source weights: ``info()["source_weights"]`` (the model-labelled
-PadChest studies count half). Curated ``has_finding_site`` axioms add :data:`CURATED_BONUS`.
+Ranking score (in [0, 1]): a reliability-weighted pooled share. ``locations_of``: the weighted
+studies naming this anatomy for the finding over the finding's weighted localized studies,
+``sum_s w_s n_s(f, a) / sum_s w_s L_s(f)``; ``findings_at``: over all weighted studies,
+``sum_s w_s n_s(f, a) / sum_s w_s N_s``. Weights ``w_s``: ``info()["source_weights"]`` (the
+model-labelled PadChest studies count half). Region-set answers multiply each count by its
+``projects_onto`` weight. Curated ``has_finding_site`` axioms add :data:`CURATED_BONUS`.
 Raw counts (``count``, ``sources``) are never scaled.
 """
 
@@ -23,13 +25,15 @@ def _weights(kg) -> dict[str, float]:
     return kg.raw.get("evidence", {}).get("source_weights", {})
 
 
-def project(kg, anatomy: str, targets: frozenset[str]) -> dict[str, float]:
-    """Weights with which evidence at ``anatomy`` reaches the ``targets`` regions.
+def project(kg, anatomy: str, targets) -> dict[str, float]:
+    """Weights with which evidence at ``anatomy`` reaches the ``targets`` regions (any id collection).
 
     Order: the anatomy itself when a target; its ``projects_onto`` rows (recursively); an equal
     split over its lateral variants; its nearest ``part_of`` ancestor among the targets.
     Memoised per (anatomy, targets); a projection cycle contributes nothing.
     """
+    if not isinstance(targets, frozenset):
+        targets = frozenset(targets)
     cache = kg._cache.setdefault("project", {})
     key = (anatomy, targets)
     if key not in cache:
@@ -111,10 +115,10 @@ def _finding_scores(kg, fid: str, targets: frozenset[str] | None) -> dict[str, d
     evidence = kg.raw.get("evidence", {})
     weights = _weights(kg)
     localized = {s: evidence.get("localized_studies", {}).get(s, {}).get(fid, 0) for s in weights}
-    norm = sum(weights[s] for s, n in localized.items() if n) or 1.0
+    pooled = sum(weights[s] * n for s, n in localized.items()) or 1.0
     acc: dict[str, dict] = defaultdict(lambda: {"score": 0.0, "sources": defaultdict(int), "via": [], "curated": False})
     for anatomy, source, count in kg._by_finding.get(fid, []):
-        share = weights.get(source, 0.0) * count / max(localized.get(source, 0), 1) / norm
+        share = weights.get(source, 0.0) * count / pooled
         for region, w in _reach(kg, anatomy, targets).items():
             slot = acc[region]
             slot["score"] += share * w
@@ -154,13 +158,12 @@ def findings_at(kg, anatomy: str, *, include_parts: bool = True) -> list[Ranked]
     contributors = _contributors(kg, frozenset(targets))
     evidence = kg.raw.get("evidence", {})
     weights = _weights(kg)
-    norm = sum(weights.values()) or 1.0
-    totals = evidence.get("studies", {})
+    pooled = sum(weights.get(s, 0.0) * n for s, n in evidence.get("studies", {}).items()) or 1.0
     acc: dict[str, dict] = defaultdict(lambda: {"score": 0.0, "sources": defaultdict(int), "via": [], "curated": False})
     for source_anatomy, w in contributors.items():
         for fid, source, count in kg._by_anatomy.get(source_anatomy, []):
             slot = acc[fid]
-            slot["score"] += weights.get(source, 0.0) * count / max(totals.get(source, 1), 1) / norm * w
+            slot["score"] += weights.get(source, 0.0) * count / pooled * w
             slot["sources"][source] += count
             slot["via"].append((source_anatomy, source, count, round(w, 4)))
     for target in targets:
@@ -217,8 +220,30 @@ def paths(kg, a: str, b: str, *, k: int = 1) -> list[list[Step]]:
     adj = _adjacency(kg)
     if src == dst:
         return [[]]
+    component = _components(kg, adj)
+    if component.get(src, src) != component.get(dst, dst):
+        return []
     found = _bfs_paths(adj, src, dst, k)
     return [[Step(source=u, relation=rel, target=v, inverse=inv) for u, v, rel, inv in p] for p in found]
+
+
+def _components(kg, adj) -> dict[str, str]:
+    """Connected-component label of every linked node (unreachable pairs answer at once)."""
+    if "components" in kg._cache:
+        return kg._cache["components"]
+    label: dict[str, str] = {}
+    for start in adj:
+        if start in label:
+            continue
+        label[start] = start
+        stack = [start]
+        while stack:
+            for other, _rel, _inv in adj.get(stack.pop(), []):
+                if other not in label:
+                    label[other] = start
+                    stack.append(other)
+    kg._cache["components"] = label
+    return label
 
 
 def _bfs_paths(adj, src: str, dst: str, k: int) -> list[list[tuple[str, str, str, bool]]]:

@@ -73,7 +73,20 @@ def rdf_graph(kg, *, shortcuts: bool = False):
     return g
 
 
+def _declare(g, avlm, RDF) -> None:
+    from rdflib import OWL
+
+    for cls in ("LocatedInEvidence", "CooccurrenceEvidence", "ProjectionEvidence"):
+        g.add((avlm[cls], RDF.type, OWL.Class))
+    for prop in ("finding", "other_finding", "anatomy", "region"):
+        g.add((avlm[prop], RDF.type, OWL.ObjectProperty))
+    for prop in ("evidence_source", "studies", "pmi", "weight"):
+        g.add((avlm[prop], RDF.type, OWL.DatatypeProperty))
+    g.add((avlm.node_type, RDF.type, OWL.AnnotationProperty))
+
+
 def _add_evidence(kg, g, avlm, Literal, RDF, XSD, shortcuts: bool) -> None:
+    _declare(g, avlm, RDF)
     evidence = kg.raw.get("evidence", {})
     for i, (f, a, source, n) in enumerate(evidence.get("located_in", [])):
         e = avlm[f"evidence_located_in_{i}"]

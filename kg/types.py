@@ -60,7 +60,9 @@ class Ranked:
     """A ranked answer of ``findings_at`` / ``locations_of``.
 
     ``count`` and ``sources`` are raw numbers of studies (reports for Open-I) per evidence source,
-    never scaled by projection weights; ``score`` in [0, 1] is the ranking score (for region-set
+    never scaled by projection weights; when an answer gathers several evidence anatomies (parts,
+    projections) they are the sum of the per-anatomy counts, so a study naming two of them counts
+    twice; ``score`` in [0, 1] is the ranking score (for region-set
     answers: the projected score). ``via`` lists the evidence anatomy each count came through,
     with its projection weight: ``(anatomy_id, source, studies, weight)``.
     """

@@ -12,8 +12,8 @@ Every reader returns a ``[H, W]`` float32 array in [0, 1] with 0 = black (air) a
 The format is detected from the file's magic bytes, not its suffix (real collections ship PNGs
 named ``.jpg``). A missing, empty, truncated or undecodable file raises
 :class:`anatomy_vlm.errors.DataError`. DICOM patient identifiers (PatientID, PatientName,
-BirthDate, …) are never returned, logged or put in an error message: :class:`DicomInfo` holds
-only acquisition fields.
+BirthDate, …) are never parsed (pydicom reads only the pixel and acquisition tags listed in
+``_DICOM_TAGS``), so they cannot reach a return value, a log line or an error message.
 """
 
 from __future__ import annotations
@@ -25,9 +25,15 @@ import numpy as np
 
 from anatomy_vlm.errors import DataError
 
-__all__ = ["DicomInfo", "read_image", "read_dicom", "probe_image", "image_format"]
+__all__ = ["DicomInfo", "read_image", "read_mask", "read_dicom", "probe_image", "image_format"]
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_DICOM_TAGS = [
+    "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+    "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration", "NumberOfFrames",
+    "RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence", "VOILUTSequence",
+    "WindowCenter", "WindowWidth", "VOILUTFunction", "ViewPosition", "Modality", "PixelData",
+]
 _JPEG_SIG = b"\xff\xd8"
 
 
@@ -118,12 +124,17 @@ def _read_raster(path: Path, fmt: str) -> np.ndarray:
             elif img.mode == "F":
                 pixels = np.asarray(img, dtype=np.float64)
                 scale = max(float(pixels.max()), 1.0)
-            else:
-                pixels = np.asarray(img.convert("L"), dtype=np.float64)
-                scale = 255.0
+            else:  # 8-bit: exact in float32, already inside [0, 1]
+                gray = img if img.mode == "L" else img.convert("L")
+                return np.asarray(gray, dtype=np.float32) * np.float32(1.0 / 255.0)
     except (OSError, ValueError, SyntaxError) as err:
         raise DataError(f"corrupt image {path.name}: {err}") from None
     return np.clip(pixels / scale, 0.0, 1.0).astype(np.float32)
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """A mask image (any bit depth) as ``[H, W]`` bool: True where above half range."""
+    return read_image(path) > 0.5
 
 
 def _read_dataset(path: Path):
@@ -131,8 +142,8 @@ def _read_dataset(path: Path):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    try:
-        ds = pydicom.dcmread(path, force=True)
+    try:  # only the tags below are parsed: patient identifiers are never even decoded
+        ds = pydicom.dcmread(path, force=True, specific_tags=_DICOM_TAGS)
         rows, cols = int(ds.Rows), int(ds.Columns)
         data = ds.PixelData
     except (InvalidDicomError, AttributeError, OSError, ValueError, KeyError, EOFError) as err:

@@ -103,7 +103,8 @@ class CXRSample:
         return int(self.image.shape[-1])
 
     def validate(self) -> None:
-        """Raise ValueError when a field breaks the shape / range contract."""
+        """Raise ValueError when a field breaks the shape / range contract (shapes, boxes inside
+        the image with x2 >= x1 and y2 >= y1, labels in {0, 1, NaN})."""
         r, f = len(self.region_set.ids), len(self.finding_set.ids)
         checks = {
             "image": (self.image.ndim == 3 and self.image.shape[0] == 1),
@@ -118,6 +119,12 @@ class CXRSample:
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"sample {self.image_id}: bad shape for {', '.join(bad)}")
+        for name, boxes in (("boxes", self.boxes), ("finding_boxes", self.finding_boxes)):
+            known = boxes[~torch.isnan(boxes).any(dim=1)]
+            inside = (known[:, 0] >= 0) & (known[:, 1] >= 0) & (known[:, 2] <= self.width + 1e-3) & (
+                known[:, 3] <= self.height + 1e-3) & (known[:, 2] >= known[:, 0]) & (known[:, 3] >= known[:, 1])
+            if not bool(inside.all()):
+                raise ValueError(f"sample {self.image_id}: {name} outside the {self.width}x{self.height} image")
         for name, labels in (("region_labels", self.region_labels), ("image_labels", self.image_labels)):
             known = labels[~torch.isnan(labels)]
             if known.numel() and not bool(((known == 0) | (known == 1)).all()):

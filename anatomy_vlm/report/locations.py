@@ -118,8 +118,10 @@ def regions_of(item: Phrase, lex: Lexicon) -> tuple[str, ...]:
             suffix = loc.suffix or V.SIDED_SITE.get(item.node_id, "lung")
             regions.extend(_sided(suffix, loc.sides or sides, lex))
     sided = any(lex.side_of(r) in ("left", "right") for r in regions)
-    if sides and not sided and lex.node_types.get(item.node_id) != "device":
-        regions.extend(_sided(V.SIDED_SITE.get(item.node_id, "lung"), sides, lex))
+    if sides and not sided and item.node_id in V.SIDED_SITE:
+        regions.extend(_sided(V.SIDED_SITE[item.node_id], sides, lex))
+    elif sides and not regions and lex.node_types.get(item.node_id) != "device":
+        regions.extend(_sided("lung", sides, lex))
     if not regions:
         regions.extend(r for r in V.UNSIDED_SITE.get(item.node_id, ()) if lex.has(r))
     return tuple(dict.fromkeys(regions))
@@ -135,7 +137,9 @@ def _side_words(item: Phrase) -> tuple[str, ...]:
 def sides_of(item: Phrase, regions: tuple[str, ...], lex: Lexicon) -> tuple[str, ...]:
     """Patient sides of a mention: its side words plus the sides of its sided regions."""
     found = set(_side_words(item))
-    found.update(lex.side_of(r) for r in regions if lex.side_of(r) in ("left", "right"))
+    for region in regions:
+        side = lex.side_of(region)
+        found.update(("left", "right") if side == "bilateral" else (side,) if side in ("left", "right") else ())
     if item.node_id in V.UNSIDED_SITE and not _side_words(item):
         found -= {lex.side_of(r) for r in V.UNSIDED_SITE[item.node_id]}
     return tuple(side for side in ("left", "right") if side in found)

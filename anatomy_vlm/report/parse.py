@@ -94,6 +94,7 @@ def parse_sentence(text: str, sentence: Sentence, lex: Lexicon, *, index: int = 
     triggers = find_triggers(tokens)
     findings = _composites(items, tokens, triggers) + [i for i in items if i.kind == "finding"]
     findings.sort(key=lambda i: i.start)
+    findings = _merge_adjectives(findings, tokens, triggers, lex)
     attach_locations(items, findings, tokens, triggers)
     share_locations(findings, tokens)
     for item in findings:
@@ -141,7 +142,11 @@ def _best_at(tokens: list[Token], i: int, lex: Lexicon) -> Phrase | None:
     if hit is not None:
         length, entry = hit
         plural = entry.kind == "anatomy" and _plural_pair(tokens[i + length - 1], entry.node_id, lex)
-        candidates.append(Phrase(entry.kind, i, i + length, node_id=entry.node_id, plural=plural))
+        phrase = Phrase(entry.kind, i, i + length, node_id=entry.node_id, plural=plural)
+        prefix = next((side for p, side in V.SIDE_PREFIXES.items() if tokens[i].norm.startswith(p)), None)
+        if entry.kind == "finding" and prefix:
+            phrase.locations.append(Phrase("side", i, i + 1, sides=(prefix,)))
+        candidates.append(phrase)
     for length in (3, 2, 1):
         key = tuple(t.norm for t in tokens[i : i + length])
         if len(key) < length:
@@ -210,6 +215,22 @@ def _descriptor_near(item, tokens, triggers, descriptors, items) -> int | None:
         if tokens[k].norm in descriptors and k not in occupied:
             return k
     return None
+
+
+def _merge_adjectives(findings, tokens, triggers, lex: Lexicon) -> list[Phrase]:
+    """"calcified left lower lobe granuloma" → one calcified_granuloma (see ``V.MERGES``)."""
+    stops = triggers.terminators | triggers.commas
+    dropped: set[int] = set()
+    for adjective in findings:
+        if adjective.end - adjective.start != 1 or tokens[adjective.start].norm not in V.MERGE_ADJECTIVES:
+            continue
+        for head in (h for h in findings if adjective.end <= h.start <= adjective.end + 5):
+            merged = V.MERGES.get((adjective.node_id, head.node_id))
+            if merged and lex.has(merged) and not crosses(stops, adjective.end, head.start):
+                head.node_id = merged
+                dropped.add(id(adjective))
+                break
+    return [f for f in findings if id(f) not in dropped]
 
 
 def _specialise(item: Phrase, lex: Lexicon) -> None:

@@ -54,7 +54,12 @@ SUPPLEMENT: dict[str, tuple[str, ...]] = {
                        "hyperaerated", "hyperinflated"),
     "aortic_elongation": ("tortuosity", "aortic tortuosity", "unfolding", "unfolded", "unfolded aorta"),
     "atherosclerosis": ("atherosclerotic", "atherosclerotic change", "atherosclerotic disease",
-                        "atherosclerotic calcification", "atherosclerotic vascular disease"),
+                        "atherosclerotic vascular disease"),
+    "calcification": ("calcified", "calcific", "calcium"),
+    "foreign_body": ("bullet", "bullet fragment", "shrapnel", "metallic fragment", "nipple ring",
+                     "nipple jewelry", "body piercing", "piercing"),
+    "non_axial_articular_degenerative_changes": ("arthritic", "arthritic change", "arthritic changes",
+                                                 "degenerative joint change"),
     "bronchovascular_markings": ("crowding", "bronchovascular crowding", "bronchopulmonary crowding",
                                  "vascular crowding"),
     # anatomy
@@ -79,7 +84,8 @@ SIDE_WORDS: dict[tuple[str, ...], tuple[tuple[str, ...], str | None]] = {
     ("right",): (("right",), None),
     ("bilateral",): (("left", "right"), None),
     ("bilaterally",): (("left", "right"), None),
-    ("both",): (("left", "right"), None),
+    ("dextro",): (("right",), None),
+    ("levo",): (("left",), None),
     ("bibasilar",): (("left", "right"), "lower_lung_zone"),
     ("bibasal",): (("left", "right"), "lower_lung_zone"),
     ("bibasalar",): (("left", "right"), "lower_lung_zone"),
@@ -88,6 +94,9 @@ SIDE_WORDS: dict[tuple[str, ...], tuple[tuple[str, ...], str | None]] = {
     ("l",): (("left",), None),
     ("r",): (("right",), None),
 }
+
+# Finding words that carry a side in their prefix ("dextroscoliosis" = convex to the right).
+SIDE_PREFIXES: dict[str, str] = {"dextro": "right", "levo": "left"}
 
 # Generic anatomy words → the sided region template suffix (``{side}_<suffix>``).
 GENERIC_SITES: dict[tuple[str, ...], str] = {
@@ -154,6 +163,8 @@ COMPOSITES: tuple[tuple[frozenset[str], frozenset[str], str], ...] = (
      frozenset({"hyperinflated", "hyperexpanded", "overinflated", "hyperaerated", "hyperlucent"}), "hyperinflation"),
     (frozenset({"hemidiaphragm", "diaphragm", "left_hemidiaphragm", "right_hemidiaphragm"}),
      frozenset({"elevation", "elevated", "raised", "high"}), "hemidiaphragm_elevation"),
+    (frozenset({"hemidiaphragm", "diaphragm", "left_hemidiaphragm", "right_hemidiaphragm"}),
+     frozenset({"flattening", "flattened", "flat"}), "flattened_diaphragm"),
     (frozenset({"costophrenic_angle", "left_costophrenic_angle", "right_costophrenic_angle"}),
      frozenset({"blunting", "blunted", "blunt"}), "costophrenic_angle_blunting"),
     (frozenset({"pulmonary_artery"}), frozenset({"enlarged", "enlargement", "large", "prominent", "dilated",
@@ -172,6 +183,14 @@ SPECIALISE: dict[str, tuple[tuple[str, str], ...]] = {
     "fracture": (("clavicle", "clavicle_fracture"), ("rib", "rib_fracture"), ("humer", "humeral_fracture"),
                  ("vertebra", "vertebral_fracture"), ("spine", "vertebral_fracture")),
 }
+# "calcified … granuloma": an adjective finding and the finding it qualifies, a few words apart,
+# are one finding (adjective id, its spellings, qualified id) → merged id.
+MERGES: dict[tuple[str, str], str] = {
+    ("calcification", "granuloma"): "calcified_granuloma",
+    ("calcification", "nodule"): "calcified_nodule",
+}
+MERGE_ADJECTIVES = frozenset({"calcified", "calcific"})
+
 # Region ids the radiograph frame names differently from the organ.
 REGION_ALIASES: dict[str, str] = {"heart": "cardiac_silhouette"}
 # Graph synonyms too ambiguous in report text to match alone (id, phrase).

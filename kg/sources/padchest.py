@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from kg.errors import KGError
@@ -123,27 +124,36 @@ def iter_studies(path: Path | str | None = None, *, labelled_only: bool = True) 
 
 
 def _study(sid: str, row: dict, image_ids: tuple[str, ...]) -> PadChestStudy:
-    sentences = parse_list(row.get("LabelsLocalizationsBySentence"))
-    nested = any(isinstance(s, list) for s in sentences)
-    if nested:
-        sents = tuple(tuple(t for t in s if isinstance(t, str)) for s in sentences if isinstance(s, list))
-    else:
-        sents = (tuple(t for t in sentences if isinstance(t, str)),) if sentences else ()
+    sents, flat = _sentences(row.get("LabelsLocalizationsBySentence") or "")
     return PadChestStudy(
         study_id=sid,
         report_id=row.get("ReportID", ""),
         patient_id=row.get("PatientID", ""),
         method=_METHODS.get(row.get("MethodLabel", ""), MODEL),
-        labels=tuple(dict.fromkeys(t for t in parse_list(row.get("Labels")) if isinstance(t, str))),
-        localizations=tuple(dict.fromkeys(t for t in parse_list(row.get("Localizations")) if isinstance(t, str))),
+        labels=_terms(row.get("Labels") or ""),
+        localizations=_terms(row.get("Localizations") or ""),
         sentences=sents,
-        flat=not nested,
+        flat=flat,
         label_cuis=parse_cuis(row.get("labelCUIS")),
         localization_cuis=parse_cuis(row.get("LocalizationsCUIS")),
         image_ids=image_ids,
         image_dir=row.get("ImageDir", ""),
         projection=row.get("Projection", ""),
     )
+
+
+# Cells repeat a lot across 110k studies ("['normal']"): parse each distinct cell once.
+@lru_cache(maxsize=1 << 16)
+def _terms(cell: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for t in parse_list(cell) if isinstance(t, str)))
+
+
+@lru_cache(maxsize=1 << 16)
+def _sentences(cell: str) -> tuple[tuple[tuple[str, ...], ...], bool]:
+    sentences = parse_list(cell)
+    if any(isinstance(s, list) for s in sentences):
+        return tuple(tuple(t for t in s if isinstance(t, str)) for s in sentences if isinstance(s, list)), False
+    return ((tuple(t for t in sentences if isinstance(t, str)),) if sentences else ()), True
 
 
 def segments(terms: Iterable[str]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:

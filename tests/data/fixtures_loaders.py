@@ -197,3 +197,13 @@ def write_dicom(
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def require_real_crosswalk(vocabulary: str, label: str) -> None:
+    """Skip the calling test unless the ontology's crosswalk maps ``label`` (KG or TSV)."""
+    import pytest
+
+    from anatomy_vlm.data.datasets.labels import kg_crosswalk
+
+    if not kg_crosswalk()(vocabulary, label):
+        pytest.skip(f"{vocabulary} crosswalk does not map {label!r} here")

@@ -53,3 +53,16 @@ def test_official_split(tmp_path):
     valid = _open(root, split="valid", split_source="official")
     assert [r.subject_id for r in valid.records] == ["patient64541"]
     assert {r.split for r in _open(root).records} <= {"train", "valid", "test"}
+
+
+def test_chexpert_real_crosswalk(tmp_path):
+    from tests.data.fixtures_loaders import require_real_crosswalk
+
+    require_real_crosswalk("chexpert", "Cardiomegaly")
+    ds = open_dataset("chexpert", build_chexpert(tmp_path))
+    sample = next(ds[i] for i in range(len(ds)) if ds.records[i].subject_id == "patient00001")
+    f = sample.finding_set.ids
+    assert sample.image_labels[f.index("cardiomegaly")] == 1
+    assert sample.image_labels[f.index("pneumothorax")] == 0
+    assert sample.image_uncertain[f.index("atelectasis")]
+    assert sample.image_uncertain[f.index("nodule")]  # Lung Lesion positive: nodule or mass

@@ -40,6 +40,8 @@ def test_splits_imagenome_and_mimic(tmp_path):
     assert [r.image_id for r in _open(root, split="test").records] == ["d4"]
     mimic = _open(root, split="validate", split_source="mimic")
     assert [r.split for r in mimic.records] == ["valid"]
+    (root / "silver_dataset" / "splits" / "images_to_avoid.csv").write_text("subject_id,study_id,dicom_id\n1,2,d1\n")
+    assert [r.image_id for r in _open(root, split="train").records] == []
 
 
 def test_sample_boxes_labels_and_sentences(tmp_path):
@@ -114,3 +116,44 @@ def test_three_roots_and_doubled_scene_graph_folder(tmp_path):
     sample = ds[0]
     assert sample.region_labels[sample.region_set.ids.index("left_costophrenic_angle")].nansum() == 1
     assert ds.records[0].extra["report"].is_file()
+
+
+def test_report_sentences_grounded_without_scene_graph(tmp_path):
+    import shutil
+
+    root = build_mimic(tmp_path)
+    shutil.rmtree(root / "scene_graph")
+    sample = _open(root, split="train")[0]
+    texts = [s.text for s in sample.sentences]
+    assert texts == ["Small left pleural effusion.", "No pneumothorax.", "Effusion."]
+    first, second = sample.sentences[0], sample.sentences[1]
+    assert first.finding_ids == ("pleural_effusion",) and "left_lung" in first.region_ids
+    assert second.negated_ids == ("pneumothorax",) and second.finding_ids == ()
+    assert torch.isnan(sample.boxes).all() and torch.isnan(sample.region_labels).all()
+
+
+def test_sample_json_and_validate(tmp_path):
+    from dataclasses import replace
+
+    from anatomy_vlm.data.types import sample_to_json
+
+    sample = _open(build_mimic(tmp_path), split="train")[0]
+    summary = sample_to_json(sample)
+    assert summary["image_positive"] == ["pleural_effusion"]
+    assert summary["boxes"]["left_lung"] == [34, 4, 60, 40] and "right_costophrenic_angle" not in summary["boxes"]
+    bad_box = sample.boxes.clone()
+    bad_box[0] = torch.tensor([0.0, 0.0, W + 5.0, 10.0])
+    with pytest.raises(ValueError, match="outside"):
+        replace(sample, boxes=bad_box).validate()
+    with pytest.raises(ValueError, match="shape"):
+        replace(sample, image_labels=sample.image_labels[:3]).validate()
+
+
+def test_corrupt_scene_graph_is_skipped_and_counted(tmp_path):
+    root = build_mimic(tmp_path)
+    (root / "scene_graph" / "d1_SceneGraph.json").write_text("{ not json")
+    ds = _open(root, split="train")
+    assert ds[0] is None and ds.report.skipped["corrupt annotation"] == 1
+    ds.report.policy = "strict"
+    with pytest.raises(DataError, match="corrupt annotation"):
+        ds[0]

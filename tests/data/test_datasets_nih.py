@@ -25,3 +25,16 @@ def test_nih_labels_boxes_and_splits(tmp_path):
     normal = by_id["00000002_000.png"]
     known = normal.image_labels[~normal.image_labels.isnan()]
     assert len(known) > 0 and (known == 0).all()
+
+
+def test_nih_real_crosswalk(tmp_path):
+    from tests.data.fixtures_loaders import require_real_crosswalk
+
+    require_real_crosswalk("chestxray14", "Effusion")
+    ds = open_dataset("nih", build_nih(tmp_path))
+    sample = next(ds[i] for i in range(len(ds)) if ds.records[i].image_id == "00000001_000.png")
+    f = sample.finding_set.ids
+    assert sample.image_labels[f.index("cardiomegaly")] == 1
+    assert sample.image_labels[f.index("lung_opacity")] == 1  # Infiltration, through is_a
+    assert sample.image_labels[f.index("pleural_effusion")] == 0
+    assert "cardiomegaly" in [f[i] for i in sample.finding_box_labels.tolist()]

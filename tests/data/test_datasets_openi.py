@@ -23,6 +23,8 @@ def test_openi(tmp_path, as_tgz):
     assert sample.region_labels[r.index("left_lung"), f.index("lung_opacity")] == 1
     assert sample.region_labels[r.index("right_lung")].isnan().all()
     assert [s.text for s in sample.sentences][:2] == ["Small left pleural effusion.", "Heart size normal."]
+    effusion = sample.sentences[0]  # grounded by the report parser
+    assert "pleural_effusion" in effusion.finding_ids and "left_lung" in effusion.region_ids
     assert sample.study_id == "CXR1" and SECRET_PATIENT not in repr(sample)
 
 

@@ -12,14 +12,18 @@ from anatomy_vlm.data.datasets import dataset_names, open_dataset
 from anatomy_vlm.data.datasets.base import LoadReport, hash_split, is_frontal, read_csv_rows
 from anatomy_vlm.data.datasets.labels import LabelMapper
 from anatomy_vlm.data.datasets.regions import located_regions
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import ConfigError, DataError
 from tests.data.fixtures_loaders import stub_crosswalk
 
 
 def test_registry_errors(tmp_path):
     assert {"mimic", "vindr", "chexpert", "nih", "rsna", "siim", "padchest", "openi"} <= set(dataset_names())
-    with pytest.raises(DataError, match="unknown dataset"):
+    with pytest.raises(ConfigError, match="unknown dataset"):
         open_dataset("nope", tmp_path)
+    with pytest.raises(ConfigError, match="uncertainty"):
+        open_dataset("nih", tmp_path, uncertainty="maybe")
+    with pytest.raises(ConfigError, match="split"):
+        open_dataset("nih", tmp_path, split="holdout")
     with pytest.raises(DataError, match="does not exist"):
         open_dataset("nih", tmp_path / "absent")
     with pytest.raises(DataError, match="Data_Entry"):

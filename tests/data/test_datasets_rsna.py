@@ -24,3 +24,15 @@ def test_rsna_boxes_labels_and_no_identifiers(tmp_path, caplog):
     assert neg.image[0, 0, 0] > neg.image[0, 0, -1]  # MONOCHROME1 inverted: low values white
     everything = repr(pos) + repr(neg) + caplog.text + ds.report.summary()
     assert SECRET_PATIENT not in everything and SECRET_NAME not in everything
+
+
+def test_rsna_real_crosswalk(tmp_path):
+    from tests.data.fixtures_loaders import require_real_crosswalk
+
+    require_real_crosswalk("rsna", "Lung Opacity")
+    ds = open_dataset("rsna", build_rsna(tmp_path))
+    samples = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
+    f = samples["pos"].finding_set.ids
+    assert samples["pos"].image_labels[f.index("lung_opacity")] == 1
+    assert samples["neg"].image_labels[f.index("lung_opacity")] == 0
+    assert len(samples["pos"].finding_boxes) == 2

@@ -37,3 +37,15 @@ def test_siim_masks_and_labels(tmp_path):
     mask = pos.masks["pneumothorax"].numpy()
     assert mask.shape == (32, 32) and not neg.masks["pneumothorax"].any()
     assert mask[5, 21] and mask[18, 4] and not mask[5, 4]  # both rows OR-ed, right place
+
+
+def test_siim_real_crosswalk(tmp_path):
+    from tests.data.fixtures_loaders import require_real_crosswalk
+
+    require_real_crosswalk("siim", "Pneumothorax")
+    a = np.zeros((1024, 1024), dtype=bool)
+    a[100:300, 600:800] = True
+    ds = open_dataset("siim", build_siim(tmp_path, rle_encode(a), "-1"))
+    samples = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
+    f = samples["1.2.3.pos"].finding_set.ids.index("pneumothorax")
+    assert samples["1.2.3.pos"].image_labels[f] == 1 and samples["1.2.3.neg"].image_labels[f] == 0

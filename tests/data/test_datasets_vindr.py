@@ -52,3 +52,15 @@ def test_vindr_physionet_layout(tmp_path):
     assert test.image_labels[f.index("cardiomegaly")] == 1  # consensus row
     assert test.finding_boxes.tolist() == [[10, 30, 50, 60]]
     assert len(open_dataset("vindr", tmp_path, crosswalk=stub_crosswalk, hierarchy=None, split="test")) == 1
+
+
+def test_vindr_real_crosswalk(tmp_path):
+    from tests.data.fixtures_loaders import require_real_crosswalk
+
+    require_real_crosswalk("vindr", "Nodule/Mass")
+    ds = open_dataset("vindr", build_vindr_kaggle(tmp_path))
+    img1 = next(ds[i] for i in range(len(ds)) if ds.records[i].image_id == "img1")
+    f = img1.finding_set.ids
+    assert img1.image_labels[f.index("cardiomegaly")] == 1
+    assert img1.image_uncertain[f.index("nodule")] and img1.image_uncertain[f.index("mass")]
+    assert {"nodule", "mass", "cardiomegaly"} <= {f[i] for i in img1.finding_box_labels.tolist()}

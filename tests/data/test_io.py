@@ -124,3 +124,22 @@ def test_dicom_voi_lut_sequence(tmp_path):
     ds.save_as(path)
     image, _ = read_dicom(path)
     assert image[0, ramp[0] < 2048].max() == 0.0 and image[0, ramp[0] >= 2048].min() == 1.0
+
+
+def test_dicom_patient_tags_are_never_parsed(tmp_path, monkeypatch):
+    import pydicom
+
+    from anatomy_vlm.data import io as image_io
+
+    seen = {}
+    real = pydicom.dcmread
+
+    def spy(*args, **kwargs):
+        ds = real(*args, **kwargs)
+        seen["ds"] = ds
+        return ds
+
+    monkeypatch.setattr(pydicom, "dcmread", spy)
+    image_io.read_dicom(write_dicom(tmp_path / "p.dcm", phantom_like_image(16, 16).astype(np.uint16)))
+    assert "PatientID" not in seen["ds"] and "PatientName" not in seen["ds"]
+    assert SECRET_PATIENT not in str(seen["ds"])

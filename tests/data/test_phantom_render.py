@@ -66,6 +66,9 @@ def test_normal_anatomy_measurements():
     assert m["right_dome_y"] < m["left_dome_y"]  # y grows downward: right dome higher
     assert m["left_hilum_y"] < m["right_hilum_y"]
     assert 0.5 < m["lung_height_frac"] < 0.7
+    # the heart sits on the diaphragm: it ends near the domes, not in the abdomen
+    for film_ in (film, _film(5, [LesionSpec(finding="cardiomegaly", severity=1.0)], size=256)):
+        assert film_.boxes["cardiac_silhouette"][3] < film_.measurements["lung_bottom_y"] + 2 * m["px_per_cm"]
     # zones partition each lung top to bottom
     for side in ("right", "left"):
         zones = sum(film.region_masks[f"{side}_{z}_lung_zone"].astype(int) for z in ("upper", "mid", "lower"))

@@ -106,3 +106,36 @@ def test_text_outputs(real_kg):
     assert real_kg.prompt("pleural_effusion", "left_costophrenic_angle", negated=True) == \
         "left costophrenic angle: no pleural effusion"
     assert real_kg.prompt("cardiomegaly").startswith("cardiomegaly — ")
+
+
+def test_paths_on_the_tiny_graph(mini_kg):
+    (path,) = mini_kg.path("consolidation", "lung")
+    assert [(s.source, s.relation, s.target, s.inverse) for s in path] == [
+        ("consolidation", "is_a", "lung_opacity", False),
+        ("lung_opacity", "has_finding_site", "lung", False),
+    ]
+    assert mini_kg.path("left", "heart") == []  # an isolated qualifier: no path, answered at once
+    assert mini_kg.path("lung", "lung") == [[]]
+    two = mini_kg.path("pneumonia", "right lower lung zone", k=2)
+    assert len(two) == 2 and len(two[0]) <= len(two[1])
+    assert all(p[-1].target == "right_lower_lung_zone" for p in two)
+
+
+def test_resolve_composes_sides_on_the_tiny_graph(mini_kg):
+    # the tiny ontology has "CPA" only on the generic node: sides are composed, not looked up
+    assert mini_kg.resolve("L CPA")[0].node.id == "left_costophrenic_angle"
+    assert mini_kg.resolve("costophrenic angle, rt")[0].node.id == "right_costophrenic_angle"
+    both = {m.node.id for m in mini_kg.resolve("bilateral CPA", limit=2)}
+    assert both == {"left_costophrenic_angle", "right_costophrenic_angle"}
+    assert mini_kg.resolve("left effusions")[0].node.id == "pleural_effusion"
+    assert mini_kg.resolve("RLL")[0].node.id == "right_lower_lobe"
+
+
+def test_project_onto_region_sets(real_kg, mini_kg):
+    weights = mini_kg.project("left lung base", region_set=["left_lower_lung_zone", "left_costophrenic_angle"])
+    assert weights == {"left_lower_lung_zone": 0.6, "left_costophrenic_angle": 0.4}
+    assert mini_kg.project("heart", region_set=["cardiac_silhouette"]) == {"cardiac_silhouette": 1.0}
+    lobe = real_kg.project("right_lower_lobe", region_set="cig29")
+    assert lobe and all(r in region_set("cig29").ids for r in lobe)
+    assert abs(sum(lobe.values()) - 1.0) < 1e-6
+    assert real_kg.project("left_costophrenic_angle") == {"left_costophrenic_angle": 1.0}

@@ -9,7 +9,11 @@ import pytest
 
 from kg.sources import openi, padchest
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "padchest_finding_localization_pairs.csv"
+# The dossier's top 40 pairs (sentence level, physician subset), copied from
+# reference/padchest_finding_localization_pairs.csv so the test needs nothing outside the repo.
+TOP40 = Path(__file__).resolve().parent / "data" / "padchest_top40_pairs.csv"
+# The full dossier table (all 6,574 pairs, both columns), used when present beside the repo.
+FULL = Path(__file__).resolve().parents[3] / "shared" / "reference" / "padchest_finding_localization_pairs.csv"
 
 
 def test_parse_list_handles_nan_nesting_and_spaces():
@@ -47,16 +51,30 @@ def test_synthetic_openi(mini_corpora):
 
 def test_recount_top40_padchest_pairs_exactly(padchest_studies):
     """Top 40 (finding, localization) pairs, sentence level, physician subset: exact study counts."""
-    if not REFERENCE.is_file():
-        pytest.skip("reference CSV not available")
-    rows = list(csv.DictReader(REFERENCE.open(encoding="utf-8")))
     column = "studies_sentence_level_physician_subset"
-    top = sorted(rows, key=lambda r: -int(r[column]))[:40]
+    top = list(csv.DictReader(TOP40.open(encoding="utf-8")))
+    assert len(top) == 40
     counts = padchest.sentence_pairs(padchest_studies)
     assert counts[("cardiomegaly", "loc cardiac")] == 2210
     assert {(r["finding"], r["localization"]): counts[(r["finding"], r["localization"])] for r in top} == {
         (r["finding"], r["localization"]): int(r[column]) for r in top
     }
+    # the 40 are the most frequent pairs of the recount too
+    assert {pair for pair, _n in counts.most_common(40)} == {(r["finding"], r["localization"]) for r in top}
+
+
+def test_recount_all_pairs_both_levels(padchest_studies):
+    """Every pair of the dossier table, sentence level (physician) and segment level (all studies)."""
+    if not FULL.is_file():
+        pytest.skip("dossier table not beside the repo")
+    rows = list(csv.DictReader(FULL.open(encoding="utf-8")))
+    sentence = padchest.sentence_pairs(padchest_studies)
+    segment = padchest.sentence_pairs(padchest_studies, method=None, scope="segment")
+    assert len(rows) == len(segment) == 6574
+    for r in rows:
+        pair = (r["finding"], r["localization"])
+        assert sentence[pair] == int(r["studies_sentence_level_physician_subset"]), pair
+        assert segment[pair] == int(r["studies_segment_level_all"]), pair
 
 
 def test_padchest_corpus_statistics(padchest_studies):

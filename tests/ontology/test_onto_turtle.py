@@ -180,3 +180,12 @@ def test_synonyms_and_abbreviations_name_one_node(nodes):
             owners.setdefault(text.lower(), set()).add(node.id)
     shared = {text: ids for text, ids in owners.items() if len(ids) > 1}
     assert not shared, shared
+
+
+def test_id_is_snake_case_of_preferred_label_or_cig_name(nodes):
+    def snake(text: str) -> str:
+        return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+    for node in nodes.values():
+        names = node.labels + node.annotations["cig_name"]
+        assert node.id in {snake(name) for name in names}, (node.id, names)

@@ -101,3 +101,41 @@ def test_span_and_sentence(tiny_lexicon):
     assert [m.sentence_index for m in mentions] == [0, 1]
     assert mentions[1].sentence == "Small left pleural effusion."
     assert mentions[1].to_json()["finding"]["id"] == "pleural_effusion"
+
+
+def test_explained_finding_inherits_place_and_is_hedged(tiny_lexicon):
+    found = by_finding("Opacity at the right base, likely atelectasis.", tiny_lexicon)
+    assert found["atelectasis"].regions == ("right_lower_lung_zone",) and found["atelectasis"].uncertain
+    assert not found["lung_opacity"].uncertain
+
+
+def test_negated_finding_does_not_inherit_place(tiny_lexicon):
+    found = by_finding("Left lower lung zone opacity, no pneumothorax.", tiny_lexicon)
+    assert found["pneumothorax"].negated and found["pneumothorax"].regions == ()
+
+
+def test_slash_alternatives_are_hedged(tiny_lexicon):
+    found = by_finding("Left basilar opacity; atelectasis/pneumonia.", tiny_lexicon)
+    assert found["atelectasis"].uncertain and found["pneumonia"].uncertain
+    assert not found["lung_opacity"].uncertain
+
+
+def test_list_after_comma_keeps_negation(tiny_lexicon):
+    found = by_finding("No consolidation, large pleural effusion, or pneumothorax.", tiny_lexicon)
+    assert all(found[f].negated for f in ("consolidation", "pleural_effusion", "pneumothorax"))
+
+
+def test_sides_field(tiny_lexicon):
+    assert by_finding("Bibasilar atelectasis.", tiny_lexicon)["atelectasis"].sides == ("left", "right")
+    assert by_finding("No pneumothorax.", tiny_lexicon)["pneumothorax"].sides == ()
+    assert by_finding("Small left pleural effusion.", tiny_lexicon)["pleural_effusion"].sides == ("left",)
+
+
+def test_sets_only_vocabulary_still_parses():
+    """The fallback vocabulary (sets.json ids + supplement) used when kg has no graph module."""
+    from anatomy_vlm.report.kgsource import sets_nodes
+    from anatomy_vlm.report.lexicon import Lexicon
+
+    lexicon = Lexicon.from_nodes(sets_nodes())
+    found = by_finding("Small left pleural effusion. No pneumothorax.", lexicon)
+    assert found["pleural_effusion"].regions == ("left_lung",) and found["pneumothorax"].negated

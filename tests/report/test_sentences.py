@@ -39,6 +39,7 @@ def test_empty_and_punctuation_only():
     assert texts(" .. ; ") == []
 
 
-def test_deidentified_token_then_lowercase():
-    # Open-I writes "x-XXXX." mid-sentence; a lower-case word after a period continues.
-    assert texts("Normal chest x-XXXX. No effusion.") == ["Normal chest x-XXXX.", "No effusion."]
+def test_lowercase_after_period_starts_a_sentence():
+    # Open-I often starts a sentence in lower case ("XXXX. no change"); abbreviations still hold.
+    assert texts("Normal chest x-XXXX. no effusion.") == ["Normal chest x-XXXX.", "no effusion."]
+    assert texts("Atelectasis vs. pneumonia.") == ["Atelectasis vs. pneumonia."]

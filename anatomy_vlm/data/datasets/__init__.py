@@ -13,13 +13,13 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import ConfigError
 
 __all__ = ["DATASETS", "open_dataset", "dataset_names"]
 
 DATASETS: dict[str, str] = {
     "mimic": "anatomy_vlm.data.datasets.mimic:MimicImaGenome",
-    "phantom": "anatomy_vlm.data.datasets.mimic:MimicImaGenome",
+    "phantom": "anatomy_vlm.data.datasets.mimic:Phantom",
     "chexpert": "anatomy_vlm.data.datasets.chexpert:CheXpert",
     "nih": "anatomy_vlm.data.datasets.nih:ChestXray14",
     "rsna": "anatomy_vlm.data.datasets.rsna:RSNAPneumonia",
@@ -39,9 +39,10 @@ def dataset_names() -> list[str]:
 
 
 def open_dataset(name: str, root: str | Path, **kwargs: Any):
-    """Open dataset ``name`` (see :data:`DATASETS`) at ``root``; DataError on unknown names."""
+    """Open dataset ``name`` (see :data:`DATASETS`) at ``root``; ConfigError on unknown names,
+    DataError on missing or malformed files."""
     key = _ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
+        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
     module, cls = DATASETS[key].split(":")
     return getattr(importlib.import_module(module), cls)(root, **kwargs)

@@ -10,7 +10,8 @@ Bad-input policy (``policy=``, the same for every loader):
   ``__getitem__`` is counted and ``None`` is returned, which :func:`collate` drops.
 - ``"strict"``: the first such problem raises :class:`anatomy_vlm.errors.DataError`.
 
-Either way one summary line is logged (INFO) at load, e.g.
+Either way one summary line is logged at load (WARNING when something was skipped, else
+INFO), e.g.
 ``mimic: kept 180 images, skipped 3 (2 missing file, 1 corrupt image)``; it is also
 ``dataset.report.summary()``.
 
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from anatomy_vlm.data.types import CXRSample
@@ -67,10 +68,10 @@ _SPLIT_ALIASES = {"train": "train", "training": "train", "valid": "valid", "vali
 
 
 def normalise_split(name: str) -> str:
-    """``validate`` / ``val`` / ``validation`` -> ``valid``; raises DataError on unknown names."""
+    """``validate`` / ``val`` / ``validation`` -> ``valid``; raises ConfigError on unknown names."""
     key = str(name).strip().lower()
     if key not in _SPLIT_ALIASES:
-        raise DataError(f"unknown split {name!r} (expected train, valid or test)")
+        raise ConfigError(f"unknown split {name!r} (expected train, valid or test)")
     return _SPLIT_ALIASES[key]
 
 
@@ -189,7 +190,11 @@ class ImageRecord:
 
 
 class CXRDataset(torch.utils.data.Dataset):
-    """Map-style dataset of :class:`CXRSample`; subclasses implement ``_index`` and ``_labels``.
+    """Map-style dataset of :class:`CXRSample`; subclasses implement ``_index`` and ``_build``.
+
+    ``report`` counts what was kept and skipped; counts made inside DataLoader worker
+    processes stay in those processes (the load-time summary is complete, later decode
+    failures are logged by the worker).
 
     Common keyword arguments of every loader:
         split: ``train`` / ``valid`` / ``test`` (aliases accepted) or None for all.
@@ -225,8 +230,12 @@ class CXRDataset(torch.utils.data.Dataset):
         hierarchy: Callable[[str, str], list[str]] | str | None = "kg",
         limit: int | None = None,
     ) -> None:
+        from anatomy_vlm.data.datasets.labels import UncertaintyPolicy
+
         if policy not in {"skip", "strict"}:
-            raise DataError(f"unknown bad-input policy {policy!r} (skip or strict)")
+            raise ConfigError(f"unknown bad-input policy {policy!r} (skip or strict)")
+        if uncertainty not in {p.value for p in UncertaintyPolicy}:
+            raise ConfigError(f"unknown uncertainty policy {uncertainty!r} (ignore, ones or zeros)")
         self.root = Path(root)
         if not self.root.exists():
             raise DataError(f"{self.source}: dataset root does not exist: {self.root.name}")
@@ -248,7 +257,8 @@ class CXRDataset(torch.utils.data.Dataset):
             records = self._verified(records)
         self.records: list[ImageRecord] = records
         self.report.kept = len(records)
-        log.info(self.report.summary())
+        level = logging.WARNING if self.report.skipped else logging.INFO
+        log.log(level, self.report.summary())
 
     # -- subclass hooks -------------------------------------------------------------
     def _index(self) -> Iterator[ImageRecord]:
@@ -263,6 +273,22 @@ class CXRDataset(torch.utils.data.Dataset):
         return read_image(record.image_path)
 
     # -- shared machinery -----------------------------------------------------------
+    def locate(self, candidates: list[Path]) -> Path:
+        """The image path among ``candidates`` (one per folder layout a dataset ships in).
+
+        The first candidate found on disk fixes the layout for the rest of the index, so later
+        rows cost no file-system lookup; a row whose file is absent is counted at verification
+        or read time like any missing file.
+        """
+        layout = getattr(self, "_layout", None)
+        if layout is not None:
+            return candidates[layout]
+        for i, candidate in enumerate(candidates):
+            if candidate.is_file():
+                self._layout = i
+                return candidate
+        return candidates[0]
+
     def _wanted(self, record: ImageRecord) -> bool:
         if self.frontal_only and not is_frontal(record.view):
             return False
@@ -290,9 +316,12 @@ class CXRDataset(torch.utils.data.Dataset):
         try:
             sample = self._build(record, self._read(record))
         except DataError as err:
-            reason = "missing file" if "missing" in str(err) else "corrupt image"
+            text = str(err)
+            reason = ("missing file" if text.startswith("missing") else
+                      "corrupt annotation" if "scene graph" in text else "corrupt image")
             self.report.skip(reason, record.image_path.name)
             return None
+        sample.validate()  # the loader's own contract: shapes, boxes inside, labels in {0,1,NaN}
         if self.image_size:
             sample = resize(sample, self.image_size)
         return self.transform(sample) if self.transform else sample
@@ -326,6 +355,12 @@ class CXRDataset(torch.utils.data.Dataset):
             split=record.split,
             **targets,
         )
+
+    def ground(self, text: str):
+        """Report text -> grounded sentences on this dataset's sets (see :mod:`.grounding`)."""
+        from anatomy_vlm.data.datasets.grounding import ground_report
+
+        return ground_report(text, mapper=self.mapper("report"), locator=self.locator())
 
     def locator(self):
         """A :class:`RegionLocator` for this dataset's region set (KG use follows ``hierarchy``)."""

@@ -26,7 +26,7 @@ import torch
 
 from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
 from anatomy_vlm.data.types import CXRSample
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import ConfigError, DataError
 
 __all__ = ["CheXpert", "CHEXPERT_LABELS", "chexpert_values", "parse_value"]
 
@@ -71,17 +71,15 @@ class CheXpert(CXRDataset):
     def __init__(self, root: str | Path, *, split_source: str = "hash",
                  no_finding_negative: bool = False, **kwargs) -> None:
         if split_source not in {"hash", "official"}:
-            raise DataError(f"chexpert: unknown split_source {split_source!r}")
+            raise ConfigError(f"chexpert: unknown split_source {split_source!r}")
         self.split_source = split_source
         self.no_finding_negative = no_finding_negative
         super().__init__(root, **kwargs)
 
     def _resolve(self, rel: str) -> Path:
         rel_path = Path(rel.strip())
-        candidates = [self.root / rel_path, self.root.parent / rel_path]
-        if len(rel_path.parts) > 1:
-            candidates.append(self.root / Path(*rel_path.parts[1:]))
-        return next((c for c in candidates if c.is_file()), candidates[-1])
+        tail = Path(*rel_path.parts[1:]) if len(rel_path.parts) > 1 else rel_path
+        return self.locate([self.root / tail, self.root.parent / rel_path, self.root / rel_path])
 
     def _index(self) -> Iterator[ImageRecord]:
         tables = [(name, self.root / f"{name}.csv") for name in ("train", "valid")]

@@ -234,3 +234,14 @@ class LabelMapper:
         target (a VinDr "Nodule/Mass" box is kept once as nodule and once as mass)."""
         return [c for c, _ in self.targets(label)]
 
+
+    def set_ids(self, finding_id: str, *, positive: bool) -> list[str]:
+        """Finding-set ids an ontology finding id stands for: itself when in the set; else, for a
+        positive statement, its ``is_a`` ancestors in the set; for a negated one, its
+        descendants in the set (no hierarchy: nothing)."""
+        if finding_id in self._column:
+            return [finding_id]
+        if self._hierarchy is None:
+            return []
+        direction = "ancestors" if positive else "descendants"
+        return [i for i in self._hierarchy(finding_id, direction) if i in self._column]

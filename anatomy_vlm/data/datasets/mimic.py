@@ -10,7 +10,8 @@ Three roots, each defaulting to ``root`` (the phantom keeps everything under one
   archive is sometimes doubled) and ``[silver_dataset/]splits/{train,valid,test}.csv``.
 
 Splits (``split_source``): ``imagenome`` (ImaGenome's own split files; images they do not list
-are left out), ``mimic`` (``mimic-cxr-2.0.0-split.csv``, "validate" -> "valid"), or ``auto``
+are left out, and ``images_to_avoid.csv`` — the gold-standard images — is kept out of train),
+``mimic`` (``mimic-cxr-2.0.0-split.csv``, "validate" -> "valid"), or ``auto``
 (default: ImaGenome's when present, else MIMIC's). Views from metadata ``ViewPosition``.
 
 Targets per image:
@@ -21,12 +22,13 @@ Targets per image:
   uncertainty policy) through the ``chexpert`` crosswalk; findings the CSV leaves unknown are
   set positive when a scene-graph region is positive;
 - sentences: scene-graph phrases grounded to their regions; without a scene graph, the report's
-  sentences, ungrounded;
+  FINDINGS / IMPRESSION sentences grounded by the report parser (:mod:`.grounding`);
 - masks: ``masks/<dicom_id>/<name>.png`` when present (the phantom writes them).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,9 +40,9 @@ from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, normalise_sp
 from anatomy_vlm.data.datasets.chexpert import chexpert_values
 from anatomy_vlm.data.datasets.imagenome import parse_scene_graph, read_scene_graph
 from anatomy_vlm.data.types import CXRSample, GroundedSentence
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import ConfigError, DataError
 
-__all__ = ["MimicImaGenome", "find_table"]
+__all__ = ["MimicImaGenome", "Phantom", "find_table"]
 
 def find_table(folder: Path, stem: str) -> Path | None:
     """``folder/stem.csv.gz`` or ``folder/stem.csv``, whichever exists."""
@@ -56,8 +58,9 @@ def study_folder(subject_id: str, study_id: str) -> Path:
 
 class MimicImaGenome(CXRDataset):
     """MIMIC-CXR-JPG + Chest ImaGenome. Keyword arguments as :class:`CXRDataset`, plus
-    ``reports_root``, ``imagenome_root``, ``split_source`` (module docstring) and
-    ``no_finding_negative`` (see :func:`chexpert_values`)."""
+    ``reports_root``, ``imagenome_root``, ``split_source`` (module docstring),
+    ``no_finding_negative`` (see :func:`chexpert_values`) and ``load_masks`` (default True;
+    False skips decoding ``masks/`` for speed)."""
 
     source = "mimic"
 
@@ -69,13 +72,15 @@ class MimicImaGenome(CXRDataset):
         imagenome_root: str | Path | None = None,
         split_source: str = "auto",
         no_finding_negative: bool = False,
+        load_masks: bool = True,
         **kwargs,
     ) -> None:
         self.no_finding_negative = no_finding_negative
+        self.load_masks = load_masks
         self.reports_root = Path(reports_root or root)
         self.imagenome_root = Path(imagenome_root or root)
         if split_source not in {"auto", "imagenome", "mimic"}:
-            raise DataError(f"mimic: unknown split_source {split_source!r}")
+            raise ConfigError(f"mimic: unknown split_source {split_source!r}")
         self.split_source = split_source
         super().__init__(root, **kwargs)
 
@@ -99,6 +104,12 @@ class MimicImaGenome(CXRDataset):
             if path.is_file():
                 for row in read_csv_rows(path, self.report, required=("dicom_id",)):
                     splits[row["dicom_id"].strip()] = name
+        avoid = folder / "images_to_avoid.csv"  # gold-standard images: kept out of train
+        if avoid.is_file():
+            for row in read_csv_rows(avoid, self.report):
+                dicom_id = (row.get("dicom_id") or list(row.values())[2]).strip()
+                if splits.get(dicom_id) == "train":
+                    del splits[dicom_id]
         return splits
 
     def _mimic_splits(self) -> dict[str, str]:
@@ -109,7 +120,7 @@ class MimicImaGenome(CXRDataset):
         for row in read_csv_rows(path, self.report, required=("dicom_id", "split")):
             try:
                 splits[row["dicom_id"].strip()] = normalise_split(row["split"])
-            except DataError:
+            except ConfigError:
                 self.report.skip("malformed row", f"{path.name}: split {row['split']!r}")
         return splits
 
@@ -143,21 +154,24 @@ class MimicImaGenome(CXRDataset):
         splits = self._splits()
         self._labels = self._chexpert()
         graphs = self._scene_graph_dir()
+        graph_names = {entry.name for entry in os.scandir(graphs)} if graphs else set()
         required = ("dicom_id", "subject_id", "study_id")
         for row in read_csv_rows(meta, self.report, required=required):
             dicom_id, subject, study = (row[c].strip() for c in required)
             split = splits.get(dicom_id)
+            if split is None:  # not in the chosen split files (e.g. outside ImaGenome)
+                continue
             folder = study_folder(subject, study)
-            graph = graphs / f"{dicom_id}_SceneGraph.json" if graphs else None
+            graph_name = f"{dicom_id}_SceneGraph.json"
             yield ImageRecord(
                 image_path=self.root / folder / f"{dicom_id}.jpg",
                 image_id=dicom_id,
                 study_id=study,
                 subject_id=subject,
                 view=row.get("ViewPosition", "").strip(),
-                split=split or "",
+                split=split,
                 extra={
-                    "scene_graph": graph if graph is not None and graph.is_file() else None,
+                    "scene_graph": graphs / graph_name if graph_name in graph_names else None,
                     "report": self.reports_root / folder.with_suffix(".txt"),
                     "rows": _int_or_none(row.get("Rows")),
                     "columns": _int_or_none(row.get("Columns")),
@@ -201,16 +215,16 @@ class MimicImaGenome(CXRDataset):
         return self.make_sample(record, image, **fields)
 
     def _report_sentences(self, path: Path) -> list[GroundedSentence]:
+        """FINDINGS and IMPRESSION (else the whole report), grounded by the report parser."""
         if not path.is_file():
             return []
         text = path.read_text(encoding="utf-8", errors="replace")
-        text = re.sub(r"\b[A-Z ]+:", " ", text)  # drop section headers (FINDINGS:, IMPRESSION:)
-        parts = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
-        return [GroundedSentence(text=p.strip()) for p in parts if p.strip()]
+        sections = re.findall(r"(?:FINDINGS|IMPRESSION):(.*?)(?=\n\s*[A-Z][A-Z /]+:|\Z)", text, re.S)
+        return self.ground(" ".join(" ".join(sections or [text]).split()))
 
     def _masks(self, dicom_id: str, shape: tuple[int, int]) -> dict[str, torch.Tensor]:
         folder = self.root / "masks" / dicom_id
-        if not folder.is_dir():
+        if not self.load_masks or not folder.is_dir():
             return {}
         from anatomy_vlm.data.io import read_image
 
@@ -227,3 +241,10 @@ def _int_or_none(text: str | None) -> int | None:
         return int(float(text)) if text not in (None, "") else None
     except ValueError:
         return None
+
+
+class Phantom(MimicImaGenome):
+    """The embedded phantom: the same loader and files as MIMIC-CXR-JPG + Chest ImaGenome,
+    named ``phantom`` in samples and summaries (``phantom_truth.jsonl`` is never read)."""
+
+    source = "phantom"

@@ -13,13 +13,12 @@ own reader, reused here). Images: ``parentImage/@id`` + ``.png`` (or ``.jpg``) u
   (declared: MeSH indexing lists the abnormal findings); ``No Indexing`` reports stay NaN.
 - Region labels: a heading's finding is positive at the regions its anatomy / side qualifiers
   name (crosswalk, then :mod:`.regions`).
-- Sentences: FINDINGS then IMPRESSION split into sentences, ungrounded.
+- Sentences: FINDINGS then IMPRESSION, grounded by the report parser (:mod:`.grounding`).
 - Splits: each report is one patient study with no patient key: :func:`hash_split` of the report id.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,14 +27,10 @@ import torch
 
 from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
 from anatomy_vlm.data.datasets.mimic import find_table
-from anatomy_vlm.data.types import CXRSample, GroundedSentence
+from anatomy_vlm.data.types import CXRSample
 from anatomy_vlm.errors import DataError
 
 __all__ = ["OpenI"]
-
-
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
 
 
 class OpenI(CXRDataset):
@@ -72,16 +67,17 @@ class OpenI(CXRDataset):
     def _views(self) -> dict[str, str]:
         path = find_table(self.root, "nlmcxr_dicom_metadata")
         if path is None:
+            if self.frontal_only:
+                raise DataError("openi: nlmcxr_dicom_metadata.csv(.gz) not found, so views are "
+                                "unknown; add it under the root or pass frontal_only=False")
             return {}
         return {row["imageid"].strip(): row.get("View Position", "").strip()
                 for row in read_csv_rows(path, self.report, required=("imageid",))}
 
     def _image_path(self, image_id: str) -> Path:
-        for folder in (self.root / "NLMCXR_png", self.root / "images", self.root):
-            for suffix in (".png", ".jpg"):
-                if (folder / f"{image_id}{suffix}").is_file():
-                    return folder / f"{image_id}{suffix}"
-        return self.root / "NLMCXR_png" / f"{image_id}.png"
+        return self.locate([folder / f"{image_id}{suffix}"
+                            for folder in (self.root / "NLMCXR_png", self.root / "images", self.root)
+                            for suffix in (".png", ".jpg")])
 
     def _index(self) -> Iterator[ImageRecord]:
         views = self._views()
@@ -119,5 +115,5 @@ class OpenI(CXRDataset):
             image_labels=torch.from_numpy(labels),
             image_uncertain=torch.from_numpy(uncertain),
             region_labels=fields["region_labels"],
-            sentences=[GroundedSentence(text=s) for s in _sentences(text)],
+            sentences=self.ground(text),
         )

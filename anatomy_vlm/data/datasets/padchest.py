@@ -47,11 +47,8 @@ class PadChest(CXRDataset):
         super().__init__(root, **kwargs)
 
     def _image_path(self, image_dir: str, image_id: str) -> Path:
-        for candidate in (self.root / image_dir / image_id, self.root / "images" / image_id,
-                          self.root / image_id):
-            if candidate.is_file():
-                return candidate
-        return self.root / image_dir / image_id
+        return self.locate([self.root / image_dir / image_id, self.root / "images" / image_id,
+                            self.root / image_id])
 
     def _study(self, row: dict[str, str]) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
         """(labels, sentences) of a row, parsed by kg's PadChest reader (ValueError if bad)."""

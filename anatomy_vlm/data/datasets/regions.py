@@ -86,7 +86,7 @@ class RegionLocator:
         found: list[str] = []
         for site in sites:
             for node in self._lateral(site, sides):
-                for region in self._named_by(node):
+                for region in self.named_by(node):
                     if region not in found:
                         found.append(region)
         return found
@@ -106,7 +106,10 @@ class RegionLocator:
             out.append(variant if variant in self._allowed or self._is_anatomy(variant) else site)
         return list(dict.fromkeys(out))
 
-    def _named_by(self, node: str) -> list[str]:
+    def named_by(self, node: str) -> list[str]:
+        """Region-set ids one anatomy node names (step 3 of the module rule)."""
+        if self._graph is None:
+            return [node] if node in self._allowed else []
         if node in self._cache:
             return self._cache[node]
         if node in self._allowed:

@@ -36,6 +36,8 @@ class Patient:
         knob_cm: aortic knob radius in cm; mediastinum_cm: upper mediastinal width in cm.
         trachea_cm: tracheal air column width in cm.
         seed: texture seed (vessels, parenchyma) so one patient renders the same twice.
+        inspiration: posterior rib number at the right dome (≈ 10 good inspiration, < 9 poor).
+        extras: finding-driven geometry changes (raised dome, normal mediastinal width).
     """
 
     view: str
@@ -56,6 +58,7 @@ class Patient:
     mediastinum_cm: float
     trachea_cm: float
     seed: int
+    inspiration: float = 10.0
     extras: dict = field(default_factory=dict)
 
     @property
@@ -107,6 +110,7 @@ def sample_patient(rng: np.random.Generator, *, view: str = "PA", domain: str = 
         mediastinum_cm=rng.uniform(5.0, 6.8) * (1.1 if ap else 1.0),
         trachea_cm=rng.uniform(1.5, 2.2),
         seed=int(rng.integers(0, 2**31 - 1)),
+        inspiration=float(rng.uniform(8.3, 9.3) if ap else rng.uniform(9.5, 10.6)),
     )
 
 
@@ -210,8 +214,12 @@ def layout(p: Patient, size: int) -> Layout:
     thor_w = float(np.max(np.where(np.isfinite(b[1] - a[0]), b[1] - a[0], 0.0)))
     hw = p.ctr * thor_w
     h_top = y1 + p.heart_top * th
-    h_bot = max(pts["right_dome"][1], pts["left_dome"][1]) + 1.2 * cm
-    sfrac = np.clip((rows - h_top) / (h_bot - h_top), 0, 1)
+    # the heart sits on the diaphragm: reach the lowest diaphragm point under its width
+    c0, cm_, c1 = (int(np.clip(v, 0, size - 1)) for v in (mid - hw / 3, mid, mid + 2 * hw / 3))
+    under = np.concatenate([dia[0][c0:cm_ + 1], dia[1][cm_:c1 + 1]])  # each dome on its own side
+    shape_bot = max(pts["right_dome"][1], pts["left_dome"][1]) + 1.2 * cm  # outline fitted to here
+    h_bot = float(np.clip(under.max() + 0.6 * cm, shape_bot, shape_bot + 2.5 * cm))
+    sfrac = np.clip((rows - h_top) / (shape_bot - h_top), 0, 1)  # base rows below keep its width
     right_prof = np.sin(np.pi * np.clip(sfrac, 0, 1) ** 1.3 * 0.82) ** 0.6
     left_prof = np.sin(np.pi * np.clip(sfrac, 0, 1) ** 1.9 * 0.86) ** 0.55
     inside = (rows >= h_top) & (rows <= h_bot)
@@ -229,8 +237,9 @@ def layout(p: Patient, size: int) -> Layout:
         "right_cardiophrenic": (mid - hw / 3 * float(right_prof.max()), dia[0][int(np.clip(mid - hw / 3, 0, size - 1))]),
         "left_cardiophrenic": (mid + 2 * hw / 3 * 0.92, dia[1][int(np.clip(mid + 2 * hw / 3 * 0.92, 0, size - 1))]),
         "cavoatrial": (mid - 0.45 * hw / 3 - 0.6 * cm, h_top + 0.1 * (h_bot - h_top)),
-        "clavicle_r": (mid - 1.6 * cm, y1 + p.clavicle_t * th),
-        "clavicle_l": (mid + 1.6 * cm, y1 + p.clavicle_t * th),
+        # clavicle heads stay with the chest wall; axial rotation moves the spine (``mid``)
+        "clavicle_r": ((x1 + x2) / 2 - 1.6 * cm, y1 + p.clavicle_t * th),
+        "clavicle_l": ((x1 + x2) / 2 + 1.6 * cm, y1 + p.clavicle_t * th),
     })
     levels = {"lung_top": y1 + th * float(min(p.shape.top.min(), 0.05)), "lung_bottom": y2,
               "heart_top": h_top, "heart_bottom": h_bot, "thorax_x1": x1, "thorax_x2": x2,

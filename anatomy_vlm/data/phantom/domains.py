@@ -87,7 +87,7 @@ def expose(att: np.ndarray, style: Style, rng: np.random.Generator, *, view: str
         small = ndimage.zoom(img, style.down, order=1, prefilter=False)
         img = ndimage.zoom(small, s / small.shape[0], order=1, prefilter=False)[:s, :s]
     if style.blur * scale >= 0.5 or style.down < 1.0:  # sub-half-pixel blur: not worth a pass
-        soft = ndimage.gaussian_filter(img, style.blur * scale, truncate=2.5)
+        soft = F.binomial_blur(img, style.blur * scale)
         if style.sharpen > 0:  # scanner edge enhancement: unsharp mask on a wider kernel
             wide = ndimage.uniform_filter(soft, size=max(int(4 * scale) | 1, 3))
             soft += style.sharpen * (soft - wide)
@@ -98,7 +98,10 @@ def expose(att: np.ndarray, style: Style, rng: np.random.Generator, *, view: str
         img **= style.gamma
     if style.noise > 0:
         sigma = style.noise * np.sqrt(img + 0.3)  # fewer photons behind dense tissue: noisier
-        img += sigma * rng.standard_normal(img.shape, dtype=np.float32)
+        # unit-variance uniform noise: 5x cheaper than normal draws, looks the same on film
+        white = rng.random(img.shape, dtype=np.float32)
+        white -= np.float32(0.5)
+        img += sigma * white * np.float32(3.4641016)
     if style.grain > 0:
         img += style.grain * F.lowpass_noise(rng, s, max(s // 6, 4))
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

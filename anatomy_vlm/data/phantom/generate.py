@@ -125,19 +125,20 @@ _STATE: dict = {}
 def generate(config: PhantomConfig) -> PhantomResult:
     """Write a phantom dataset to ``config.out`` (see module docstring for the output policy)."""
     config.validate()
-    out = Path(config.out)
+    out = Path(config.out).expanduser().resolve()
     _check_target(out)
     start = time.perf_counter()
     priors = build_priors()
     maps = build_label_maps()
     jobs = split_plan(config.seed, config.n)
+    workers = config.workers or max(1, min(os.cpu_count() or 1, 8))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         for sub in ("files", "scene_graph", "masks", "silver_dataset/splits"):
             (tmp / sub).mkdir(parents=True)
         _STATE.update(config=config, priors=priors, maps=maps, root=tmp)
-        records = _run_jobs(jobs, config.workers or max(1, min(os.cpu_count() or 1, 8)))
+        records = _run_jobs(jobs, workers)
         from anatomy_vlm.data.phantom.dataset_files import write_dataset_files
 
         write_dataset_files(tmp, config, records, priors=priors, maps=maps)
@@ -154,7 +155,7 @@ def generate(config: PhantomConfig) -> PhantomResult:
             counts[finding["finding"]] = counts.get(finding["finding"], 0) + 1
     return PhantomResult(
         out=str(out), n=config.n, size=config.size, domain=config.domain, seed=config.seed,
-        workers=config.workers or max(1, min(os.cpu_count() or 1, 8)), seconds=seconds,
+        workers=workers, seconds=seconds,
         splits={s: sum(j.split == s for j in jobs) for s in SPLITS},
         findings=dict(sorted(counts.items())), prior_source=priors.source, label_source=maps.source,
     )

@@ -123,11 +123,25 @@ def report_body(report: str) -> str:
 
 def parse_mentions(text: str) -> list[writer.Mention]:
     """Mentions from the project's report parser (``anatomy_vlm.report.parse_report``), with the
-    regions mapped onto Chest ImaGenome names (see :func:`imagenome_regions`)."""
+    regions mapped onto Chest ImaGenome names (see :func:`imagenome_regions`).
+
+    The parser's scope never crosses a sentence, so each sentence is parsed on its own and
+    cached: phantom reports repeat their normal statements thousands of times.
+    """
+    from anatomy_vlm.report import split_sentences
+
+    out: list[writer.Mention] = []
+    for sentence in split_sentences(text):
+        out.extend(_parse_sentence(sentence.text))
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _parse_sentence(sentence: str) -> tuple[writer.Mention, ...]:
     from anatomy_vlm.report import parse_report
 
     out = []
-    for m in parse_report(text):
+    for m in parse_report(sentence):
         finding = _node_id(_get(m, "finding"))
         if finding is None:
             continue
@@ -136,7 +150,7 @@ def parse_mentions(text: str) -> list[writer.Mention]:
         out.append(writer.Mention(sentence=str(_get(m, "sentence")), finding=finding,
                                   regions=imagenome_regions(finding, regions, sides),
                                   negated=bool(_get(m, "negated")), uncertain=bool(_get(m, "uncertain"))))
-    return out
+    return tuple(out)
 
 
 def imagenome_regions(finding: str, regions: tuple[str, ...], sides: tuple[str, ...]) -> tuple[str, ...]:

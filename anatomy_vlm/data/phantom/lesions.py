@@ -145,7 +145,8 @@ def _airspace(cv: Canvas, spec: LesionSpec, rng: np.random.Generator, *, dense: 
     else:
         c = _pick_point(cv, spec, side, rng)
     radius = (2.2 + 3.5 * sev) * cm
-    blob = _blob(cv, c, radius, rng, rough=0.35 if dense else 0.6, edge=(0.8 if dense else 1.6) * cm)
+    edge = ((1.0 + 0.8 * (1 - sev)) if dense else 2.2) * cm  # ill-defined margins
+    blob = _blob(cv, c, radius, rng, rough=0.35 if dense else 0.6, edge=edge)
     blob *= F.ramp(cv.lung_d[side], 0.3 * cm)
     amount = (0.55 + 0.42 * sev) if dense else (0.3 + 0.4 * sev)
     if not dense:
@@ -203,7 +204,8 @@ def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tup
     depth = (0.6 + 4.5 * sev) * cm * np.clip(1.15 - (rows - top) / (height * (0.3 + 0.6 * sev)), 0.0, 1.0)
     space = lung & (outer < depth)
     line = F.ramp(0.09 * cm + 0.03 * cm * cv.size / 256 - np.abs(outer - depth), 0.06 * cm) * lung * (depth > 0.2 * cm)
-    cv.vessel_keep *= ~space
+    keep = (~space).astype(np.float32)
+    cv.vessel_keep = keep if cv.vessel_keep is None else cv.vessel_keep * keep
     cv.air = np.where(space, np.minimum(cv.air + 0.3, 1.05), cv.air)  # no parenchyma: hyperlucent
     cv.air0 = np.where(space, cv.air, cv.air0)
     cv.att += 0.16 * line
@@ -249,7 +251,7 @@ def _atelectasis(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tupl
     mx = float(np.median(lay.mid_x))
     hx, hy = lay.points[f"{name}_hilum"]
     frac = np.clip((rows - hy) / max(dy - hy, 1.0), 0, 1)
-    edge = mx + (1 if side else -1) * (2.5 + 6.0 * sev) * cm * frac ** 0.7
+    edge = mx + (1 if side else -1) * (3.5 + 6.0 * sev) * cm * frac ** 0.7
     tri = F.ramp(((cols - edge) * (-1 if side else 1)) + 0.0, 0.6 * cm) * (rows > hy) * cv.lungs[side]
     tri = tri * F.ramp(np.abs(cols - mx) - 0.5 * cm, 0.5 * cm)
     _fill(cv, 0.9 * tri)
@@ -291,12 +293,10 @@ def _hilar(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.n
     for side in _sides(spec):
         hx, hy = cv.lay.points["right_hilum" if side == 0 else "left_hilum"]
         out = -1.0 if side == 0 else 1.0
-        for k in range(4):  # lobulated nodes along the hilum
-            c = (hx + out * rng.uniform(0.2, 1.0 + sev) * cm, hy + (k - 1.5) * (0.9 + 0.6 * sev) * cm)
-            r = (0.6 + 1.0 * sev) * cm * rng.uniform(0.75, 1.15)
-            win, d = F.disk((s, s), c, (r, r * rng.uniform(0.8, 1.2)), soft=0.35 * cm)
-            _fill(cv, (0.25 + 0.4 * sev) * d, win)
-            mask[win] |= d > 0.5
+        c = (hx + out * (0.3 + 0.6 * sev) * cm, hy)
+        blob = _blob(cv, c, (1.3 + 1.3 * sev) * cm, rng, rough=0.5, edge=0.6 * cm)  # lobulated nodes
+        _fill(cv, (0.25 + 0.4 * sev) * blob)
+        mask |= blob > 0.5
     return mask, {"lobulated": True}
 
 

@@ -67,7 +67,7 @@ class Canvas:
         air0: lung air of the normal lung (before findings).
         lung_d: float32 [2, S, S] signed distance into each lung (px).
         lungs: bool [2, S, S] lung masks; heart: float32 soft heart mask.
-        vessel_keep: multiplier on vessel markings (0 beyond a pneumothorax).
+        vessel_keep: multiplier on vessel markings (0 beyond a pneumothorax); None = all kept.
         rib_breaks: list of (rib u, x px, y px, step px) for fractures.
     """
 
@@ -81,7 +81,7 @@ class Canvas:
     lung_dmax: np.ndarray
     lungs: np.ndarray
     heart: np.ndarray
-    vessel_keep: np.ndarray
+    vessel_keep: np.ndarray | None
     ribs: F.RibModel
     rng: np.random.Generator
     rib_breaks: list = field(default_factory=list)
@@ -126,7 +126,7 @@ def _base_canvas(p: Patient, lay: Layout, rng: np.random.Generator) -> Canvas:
     lungs = lung_d > 0
     depth = 1.3 * lay.cm
     lung_dmax = np.maximum(lung_d[0], lung_d[1])
-    air = F.ramp(lung_dmax, depth) ** 0.6
+    air = np.sqrt(F.ramp(lung_dmax, depth))  # thin lung near the walls, full depth inside
     heart = F.ramp(np.minimum(cols - lay.heart_a[:, None], lay.heart_b[:, None] - cols), 0.35 * lay.cm)
     air *= 1.0 - 0.9 * heart
     _mediastinum(lay, air, p.mediastinum_cm)
@@ -134,7 +134,7 @@ def _base_canvas(p: Patient, lay: Layout, rng: np.random.Generator) -> Canvas:
     air *= 1.0 + 0.05 * F.lowpass_noise(tex, s, 24)
     att = _body(p, lay)
     cv = Canvas(size=s, patient=p, lay=lay, att=att, air=air, air0=air.copy(), lung_d=lung_d, lung_dmax=lung_dmax,
-                lungs=lungs, heart=heart, vessel_keep=np.ones((s, s), np.float32),
+                lungs=lungs, heart=heart, vessel_keep=None,
                 ribs=F.rib_model(p, lay), rng=rng)
     _trachea(cv)
     _stomach(cv)
@@ -159,7 +159,7 @@ def _body(p: Patient, lay: Layout) -> np.ndarray:
             c = (float(lay.mid_x[s // 2]) + sign * 0.55 * half, lay.levels["lung_bottom"] - 4.5 * cm)
             win, d = F.disk((s, s), c, (0.33 * half, 5.5 * cm), soft=2.5 * cm)
             lower = F.ramp((np.arange(win[0].start, win[0].stop) + 0.5 - c[1]) + 4 * cm, 3 * cm)
-            body[win] += 0.13 * p.breasts * d * lower[:, None]
+            body[win] += 0.2 * p.breasts * d * lower[:, None]
     return body.astype(np.float32)
 
 
@@ -178,7 +178,10 @@ def _mediastinum(lay: Layout, air: np.ndarray, width_cm: float) -> None:
     sl = slice(y0, y1)
     rel = cols - (lay.mid_x[sl, None] + 0.3 * cm)
     fade = F.ramp(hy + 1.5 * cm - rows[sl], 1.5 * cm)
-    med = F.ramp(half - np.abs(rel), 0.5 * cm) * fade
+    t = np.clip((rows[sl] - top) / max(hy - top, 1.0), 0.0, 1.0)
+    bulge = 0.72 + 0.28 * np.sin(np.pi * np.minimum(t * 1.4, 1.0))  # narrow inlet, fuller middle
+    bulge = bulge + (0.06 * np.sin(3 * np.pi * t) if width_cm > 8.0 else 0.0)  # lobulated when wide
+    med = F.ramp(half * bulge - np.abs(rel), 0.5 * cm) * fade
     air[sl] *= 1.0 - med  # upper mediastinum (SVC on the right, great vessels on the left)
     dx, dy = kx + 0.2 * cm, lay.points["left_dome"][1]
     win, d = F.capsule(shape, (kx - 0.2 * cm, ky), (dx - 0.6 * cm, dy), 1.1 * cm, soft=0.4 * cm)
@@ -206,8 +209,9 @@ def _stomach(cv: Canvas) -> None:
     lay, cm = cv.lay, cv.lay.cm
     x, y = lay.points["left_dome"]
     rx, ry = cv.rng.uniform(1.6, 2.8) * cm, cv.rng.uniform(1.1, 1.8) * cm
-    win, d = F.disk((cv.size, cv.size), (x + 0.8 * cm, y + ry + 0.7 * cm), (rx, ry), soft=0.3 * cm)
-    level = (np.arange(win[0].start, win[0].stop) + 0.5) < y + 0.7 * cm + ry * 1.3
+    cy = float(lay.diaphragm[1][int(np.clip(x, 0, cv.size - 1))]) + ry + 1.0 * cm  # below the dome
+    win, d = F.disk((cv.size, cv.size), (x, cy), (rx, ry), soft=0.3 * cm)
+    level = (np.arange(win[0].start, win[0].stop) + 0.5) < cy + ry * 0.25  # air-fluid level
     cv.att[win] -= 0.22 * d * level[:, None]
 
 
@@ -215,24 +219,29 @@ def _vessels(cv: Canvas) -> None:
     """Pulmonary vessels: branching, tapering trees from each hilum, visible only in air."""
     lay, cm, s = cv.lay, cv.lay.cm, cv.size
     tex = np.random.default_rng(cv.patient.seed + 1)
-    xs, ys, ws = [], [], []
-    for name, sign in (("right_hilum", -1.0), ("left_hilum", 1.0)):
+    angs, oxs, oys = [], [], []
+    for name, sign in (("right_hilum", -1.0), ("left_hilum", 1.0)):  # 11 trunks per hilum
         hx, hy = lay.points[name]
         base = np.linspace(-1.35, 1.45, 11) + tex.normal(0, 0.1, 11)
-        ang = np.where(sign < 0, np.pi - base, base)
-        ox = hx + tex.normal(0, 0.8, 11) * cm
-        oy = hy + (np.arange(11) - 5) * 0.35 * cm
-        x, y, w = F.tree_points((ox, oy), ang, tex.uniform(2.2, 3.4, 11) * cm, 0.45 * cm, tex, levels=6)
-        xs.append(x), ys.append(y), ws.append(w)
-    x, y, w = np.concatenate(xs), np.concatenate(ys), np.concatenate(ws)
+        angs.append(np.pi - base if sign < 0 else base)
+        oxs.append(hx + tex.normal(0, 0.8, 11) * cm)
+        oys.append(hy + (np.arange(11) - 5) * 0.35 * cm)
+    x, y, w = F.tree_points((np.concatenate(oxs), np.concatenate(oys)), np.concatenate(angs),
+                            tex.uniform(2.2, 3.4, 22) * cm, 0.45 * cm, tex, levels=6)
     if cv.vessel_gain is not None:  # cephalisation / engorgement from findings
         iy, ix = np.clip(y.astype(int), 0, s - 1), np.clip(x.astype(int), 0, s - 1)
         w = w * cv.vessel_gain[iy, ix]
     scale = 256.0 / s
-    field = F.splat(s, x, y, (w / (0.45 * cm)) ** 1.5 * 1.6 * scale, sigma=1.0 * s / 256)
-    aerated = np.clip(cv.air / np.maximum(cv.air0, 0.05), 0, 1) * (cv.air0 > 0.02)
-    fade = np.sqrt(F.ramp(cv.lung_dmax, 5 * cm))
-    cv.att += VESSEL * np.minimum(field, 1.2) * aerated * cv.vessel_keep * (0.15 + 0.85 * fade)
+    field = F.splat(s, x, y, (w / (0.45 * cm)) ** 1.5 * 1.6 * scale, sigma=0.9 * (s / 256) ** 0.5)
+    rows = np.nonzero((cv.air0 > 0.02).any(axis=1))[0]  # vessels only matter on lung rows
+    band = slice(int(rows[0]), int(rows[-1]) + 1) if rows.size else slice(0, 0)
+    air0 = cv.air0[band]
+    aerated = np.minimum(cv.air[band] / np.maximum(air0, 0.05), 1.0) * (air0 > 0.02)
+    fade = np.sqrt(F.ramp(cv.lung_dmax[band], 5 * cm))
+    marks = np.minimum(field[band], 1.2) * aerated * (0.15 + 0.85 * fade)
+    if cv.vessel_keep is not None:
+        marks *= cv.vessel_keep[band]
+    cv.att[band] += VESSEL * marks
 
 
 def _bones(cv: Canvas) -> None:
@@ -259,10 +268,13 @@ def _bones(cv: Canvas) -> None:
     post *= F.ramp(lay.levels["lung_bottom"] + 3 * cm - rows, 2 * cm)
     cv.att[band_rows] += RIB_POST * post + RIB_ANT * ant
     rows = F.grid(s)[1]
-    dxs = np.abs(cols - lay.mid_x[:, None])
-    vert = 0.7 + 0.3 * np.abs(np.sin(np.pi * (rows - lay.levels["lung_top"]) / (2.4 * cm)))
+    mid = float(np.median(lay.mid_x))
+    xa, xb = int(max(mid - 4 * cm, 0)), int(min(mid + 4 * cm, s))  # only columns near the spine
+    sy0 = int(max(lay.levels["lung_top"] - 4 * cm, 0))
+    dxs = np.abs(cols[:, xa:xb] - lay.mid_x[sy0:, None])
+    vert = 0.7 + 0.3 * np.abs(np.sin(np.pi * (rows[sy0:] - lay.levels["lung_top"]) / (2.4 * cm)))
     spine = F.ramp(2.2 * cm - dxs, 0.4 * cm) * vert + 0.5 * F.ramp(0.35 * cm - dxs, 0.2 * cm)
-    cv.att += SPINE * spine * (rows > lay.levels["lung_top"] - 4 * cm)
+    cv.att[sy0:, xa:xb] += SPINE * spine
     cy0 = int(max(lay.points["clavicle_r"][1] - 6 * cm, 0))
     cy1 = int(min(lay.points["clavicle_r"][1] + 2 * cm, s))
     rows = rows[cy0:cy1]

@@ -87,18 +87,11 @@ def _cap(text: str) -> str:
 
 def location_phrase(rng: np.random.Generator, regions: Sequence[str]) -> str | None:
     """Anatomy words for a set of positive lung regions, e.g. "right lower lung zone", "bibasilar"."""
-    by_side: dict[str, list[str]] = {}
-    for region in regions:
-        for side in ("right", "left"):
-            prefix = f"{side}_"
-            rest = region[len(prefix):] if region.startswith(prefix) else None
-            if rest in _ZONE_WORDS:
-                by_side.setdefault(side, []).append(rest)
+    by_side = _zones_by_side(regions)
     if not by_side:
         return None
-    bases = {"lower_lung_zone", "costophrenic_angle"}
-    if len(by_side) == 2 and all(set(z) <= bases for z in by_side.values()):
-        return _pick(rng, ("both lung bases", "bibasilar regions", "bilateral lower lung zones"))
+    if _bibasilar(by_side):
+        return _pick(rng, ("lung bases bilaterally", "bilateral lower lung zones"))
     parts = []
     for side, zones in by_side.items():
         if len(zones) >= 3:
@@ -106,6 +99,21 @@ def location_phrase(rng: np.random.Generator, regions: Sequence[str]) -> str | N
         else:
             parts.append(" and ".join(f"{side} {_pick(rng, _ZONE_WORDS[z])}" for z in zones))
     return " and ".join(parts)
+
+
+def _bibasilar(by_side: dict[str, list[str]]) -> bool:
+    bases = {"lower_lung_zone", "costophrenic_angle"}
+    return len(by_side) == 2 and all(set(z) <= bases for z in by_side.values())
+
+
+def _zones_by_side(regions: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for region in regions:
+        for side in ("right", "left"):
+            rest = region[len(side) + 1:] if region.startswith(f"{side}_") else None
+            if rest in _ZONE_WORDS:
+                out.setdefault(side, []).append(rest)
+    return out
 
 
 def _side_word(side: str | None) -> str:
@@ -138,6 +146,8 @@ def _positive_phrase(rng: np.random.Generator, item: TruthFinding, vocab: Vocabu
         size_text = f"{size:.0f} mm" if f == "nodule" else f"{size / 10:.1f} cm"
         return f"{size_text} {vocab.noun(rng, f)} in the {loc}"
     if f in _NOUNS:
+        if _bibasilar(_zones_by_side(item.regions)) and rng.random() < 0.5:
+            return f"{adj} bibasilar {vocab.noun(rng, f)}"
         if f == "atelectasis" and severity_bin(sev) == "subtle" and rng.random() < 0.5:
             return f"plate-like atelectasis in the {loc}"
         return f"{adj} {vocab.noun(rng, f)} in the {loc}"
@@ -179,6 +189,18 @@ def _device_sentence(rng: np.random.Generator, item: TruthFinding) -> str:
                            f"{_cap(side)} subclavian central line with the tip at the {where}."))
     return _pick(rng, (f"{_cap(side)}-sided pacemaker with leads in the right atrium and right ventricle.",
                        f"A {side} chest wall pacemaker is present with leads terminating in the right atrium."))
+
+
+def _blunting_sentence(rng: np.random.Generator, item: TruthFinding) -> str | None:
+    """A trace effusion (the renderer draws blunting only below severity 0.3) is often reported
+    as costophrenic blunting that may reflect fluid: the effusion itself is then hedged."""
+    if item.finding != "pleural_effusion" or item.severity >= 0.3 or rng.random() < 0.5:
+        return None
+    if item.side == "bilateral":
+        return "Blunting of both costophrenic angles, which may reflect small bilateral pleural effusions."
+    side = _side_word(item.side)
+    return _pick(rng, (f"Blunting of the {side} costophrenic angle, which may reflect a small pleural effusion.",
+                       f"Blunting of the {side} costophrenic angle, likely a trace pleural effusion."))
 
 
 def _negations(rng: np.random.Generator, present: set[str]) -> list[str]:
@@ -227,6 +249,11 @@ def write_report(
         if item.finding in _DEVICES:
             sentence = _device_sentence(rng, item)
             body.append(sentence)
+            continue
+        blunting = _blunting_sentence(rng, item)
+        if blunting is not None:
+            body.append(blunting)
+            impression.append(blunting)
             continue
         phrase = _positive_phrase(rng, item, vocab)
         hedged = severity_bin(item.severity) == "subtle" and rng.random() < 0.6

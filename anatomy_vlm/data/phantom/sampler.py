@@ -5,7 +5,8 @@ Two kinds of domain:
 - ``id`` and the acquisition shifts (``portable_ap``, ``low_dose``, ``other_scanner``): a
   finding's target region follows the KG's location evidence (``kg.locations_of(finding,
   region_set="cig36")``) and extra findings follow its co-occurrence evidence
-  (``kg.cooccurrence``, as pointwise mutual information).
+  (``kg.cooccurrence``: an extra finding's weight is multiplied by 2^PMI, PMI in bits averaged
+  over the findings already drawn, clipped to ±3).
 - ``prior_shift``: the same findings and severities, but the region is uniform over the
   plausible regions and extra findings are drawn independently of the first one, so a model
   that memorised the KG's priors loses its edge while an anatomy-aware one does not.
@@ -16,7 +17,6 @@ to workers as plain data. Severity is a float in [0, 1]: subtle < 1/3 ≤ modera
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -185,7 +185,7 @@ def sample_findings(
                 w[i] = 0.0
             elif chosen and not shifted:
                 boost = sum(priors.pmi.get(c, {}).get(finding, 0.0) for c in chosen) / len(chosen)
-                w[i] *= math.exp(float(np.clip(boost, -2.0, 2.0)))
+                w[i] *= 2.0 ** float(np.clip(boost, -3.0, 3.0))  # the KG's PMI is in bits
         if w.sum() <= 0:
             break
         chosen.append(CORE_FINDINGS[int(rng.choice(len(w), p=w / w.sum()))])

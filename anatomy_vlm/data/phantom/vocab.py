@@ -184,16 +184,10 @@ def _kg_nouns(graph) -> dict[str, tuple[str, ...]]:
             synonyms = graph.node(finding).synonyms
         except Exception:
             continue
-        keep = []
-        for synonym in synonyms:
-            text = synonym.strip().lower()
-            if not _CLEAN.match(text) or len(text.split()) > 3 or text.endswith("s") or text in _NOUN_BLOCK:
-                continue
-            try:
-                if graph.resolve(text, limit=1)[0].node.id == finding:
-                    keep.append(text)
-            except Exception:
-                continue
+        # synonyms of the node are in the parser's lexicon by construction, so they read back as
+        # the same finding (the dataset test checks it); skip plurals and over-specific terms
+        keep = [t for t in (x.strip().lower() for x in synonyms)
+                if _CLEAN.match(t) and len(t.split()) <= 3 and not t.endswith("s") and t not in _NOUN_BLOCK]
         nouns[finding] = tuple(sorted(set(keep)))
     return nouns
 
