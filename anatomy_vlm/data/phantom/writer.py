@@ -111,7 +111,8 @@ def write_jpeg(path: Path, image: np.ndarray) -> None:
 
 def write_mask(path: Path, mask: np.ndarray) -> None:
     """Boolean ``[H, W]`` mask as an 8-bit 0/255 PNG (fast, lossless)."""
-    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L").save(
+    pixels = np.ascontiguousarray(mask, dtype=bool).view(np.uint8) * np.uint8(255)
+    Image.fromarray(pixels, mode="L").save(
         path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
