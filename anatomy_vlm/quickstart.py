@@ -25,14 +25,7 @@ from pathlib import Path
 
 from anatomy_vlm.errors import ConfigError
 
-__all__ = ["QuickstartConfig", "run_quickstart", "add_parser"]
-
-HEADLINE_QUERIES = (
-    ("locations_of", "pleural effusion"),
-    ("findings_at", "cardiac silhouette"),
-    ("resolve", "L CPA"),
-    ("path", ("pneumonia", "right lower lung zone")),
-)
+__all__ = ["run_quickstart", "add_parser"]
 
 
 def add_parser(subparsers, *, name: str, help: str) -> None:

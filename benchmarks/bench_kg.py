@@ -164,6 +164,7 @@ def markdown(payload: dict) -> str:
         r = api[name]
         target = "p50 < 1 ms" if name in ("resolve", "findings_at", "locations_of") else "—"
         rows.append(f"| {name} p50 / p95 (n={r['n']}) | {r['p50']} / {r['p95']} ms | {target} |")
+    rows.append(f"| sparql first query (builds the RDF view, once per process) | {api['sparql']['first_query_incl_rdf_build_ms']} ms | — |")
     machine = payload["machine"]
     return ("# bench_kg\n\n" + f"Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}.\n\n"
             "| measure | value | target |\n|---|---|---|\n" + "\n".join(rows) + "\n")

@@ -22,7 +22,11 @@ def add_parser(subparsers, *, name: str = "data", help: str = "phantom generatio
     phantom = leaves.add_parser(
         "phantom",
         help="write a procedural phantom dataset (MIMIC-CXR-JPG + Chest ImaGenome layout)",
-        description=__doc__.split("\n\n")[1].replace("\n", " "),
+        description=("Write a procedural phantom chest radiograph dataset in the MIMIC-CXR-JPG + Chest "
+                     "ImaGenome layout (images, reports, label CSVs, scene graphs, masks, phantom_truth.jsonl, "
+                     "DATA_CARD.md). OUT must be missing, empty, or a previous phantom output (replaced whole); "
+                     "the data is written to a temporary sibling folder and renamed into place when complete. "
+                     "Not for clinical use."),
     )
     phantom.add_argument("--out", required=True, type=Path, help="output folder (missing, empty, or a previous phantom)")
     phantom.add_argument("--n", required=True, type=int, help="number of images")

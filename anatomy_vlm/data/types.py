@@ -277,7 +277,8 @@ def hflip(
 
     Swaps region rows of ``boxes``, ``region_labels`` and ``region_uncertain``, lateral mask
     names, sentence region ids and the words "left"/"right" in sentence text, so the flipped
-    sample stays true under the patient-left-on-image-right convention.
+    sample stays true under the patient-left-on-image-right convention. Abbreviations such as
+    "L CPA" / "RLL" in sentence text are not rewritten (region ids are).
     """
     counterpart = _safe(counterpart or _default_counterpart())
     width = float(sample.width)
@@ -313,7 +314,8 @@ def hflip(
 
 
 def resize(sample: CXRSample, size: int | tuple[int, int]) -> CXRSample:
-    """Resize the image to ``size`` (square int or ``(H, W)``); boxes and masks follow.
+    """Resize the image to ``size`` (square int or ``(H, W)``; the aspect ratio is not kept);
+    boxes and masks follow.
 
     Image: bilinear (antialiased); masks: nearest. Box coordinates scale by W'/W and H'/H.
     """

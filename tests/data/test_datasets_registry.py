@@ -73,3 +73,16 @@ def test_helpers():
     assert located_regions(["left", "costophrenic_angle"], regions) == ["left_costophrenic_angle"]
     assert set(located_regions(["bilateral", "costophrenic_angle"], regions)) == set(regions[:2])
     assert located_regions(["left"], regions) == []
+
+
+def test_dataset_pickles_for_spawned_workers(tmp_path):
+    import pickle
+
+    from tests.data.fixtures_mimic import build_mimic
+
+    ds = open_dataset("mimic", build_mimic(tmp_path), crosswalk=stub_crosswalk, hierarchy=None)
+    before = ds[0]
+    clone = pickle.loads(pickle.dumps(ds))  # test-made object: pickle is fine here
+    after = clone[0]
+    assert after.image_id == before.image_id
+    assert after.region_labels.nan_to_num(7).equal(before.region_labels.nan_to_num(7))

@@ -112,6 +112,19 @@ def test_report_labels_agree_with_truth(dataset):
     assert checked > 0
 
 
+def test_scene_graph_attributes_agree_with_truth(dataset):
+    imagenome = build_label_maps().imagenome
+    checked = 0
+    for row in _truth(dataset):
+        graph = json.loads((dataset / "scene_graph" / f"{row['dicom_id']}_SceneGraph.json").read_text())
+        strings = {s for attr in graph["attributes"] for phrase in attr["attributes"] for s in phrase}
+        for finding in row["findings"]:
+            for category, label in imagenome.get(finding["finding"], ()):
+                assert f"{category}|no|{label}" not in strings, (row["report"], label)
+                checked += f"{category}|yes|{label}" in strings
+    assert checked > 0
+
+
 def test_truth_regions_come_from_region_truth(dataset):
     row = next(r for r in _truth(dataset) if r["findings"])
     for finding in row["findings"]:

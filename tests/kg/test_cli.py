@@ -138,12 +138,13 @@ def test_builds_without_corpora(capsys):
 
 
 def test_real_subprocess_never_imports_torch(real_kg):
-    code = ("import sys, json; from anatomy_vlm.cli import main; rc = main(['kg', 'resolve', 'RLL', '--json']); "
-            "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules}))")
+    code = ("import sys, json; import kg; heavy = sorted({'torch', 'rdflib', 'networkx', 'numpy'} & set(sys.modules)); "
+            "from anatomy_vlm.cli import main; rc = main(['kg', 'resolve', 'RLL', '--json']); "
+            "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'import_kg_heavy': heavy}))")
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo,
                           env=dict(os.environ), timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
-    assert json.loads(lines[-1]) == {"rc": 0, "torch": False}
+    assert json.loads(lines[-1]) == {"rc": 0, "torch": False, "import_kg_heavy": []}
     assert json.loads("\n".join(lines[:-1]))["matches"][0]["node"]["id"] == "right_lower_lobe"

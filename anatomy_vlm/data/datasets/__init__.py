@@ -5,6 +5,18 @@
 :class:`anatomy_vlm.data.datasets.base.CXRDataset` plus the dataset's own. The policies every
 loader applies (bad input, uncertainty, splits, frontal views) are declared in
 :mod:`.base` and :mod:`.labels`. Modules are imported on first use (torch stays off light paths).
+
+Example::
+
+    from torch.utils.data import DataLoader
+    from anatomy_vlm.data.datasets import open_dataset
+    from anatomy_vlm.data.types import collate
+
+    train = open_dataset("mimic", "/data/mimic-cxr-jpg", imagenome_root="/data/chest-imagenome",
+                         split="train", image_size=512, uncertainty="ignore")
+    print(train.report.summary())      # "mimic: kept … images, skipped … (…)"
+    batch = next(iter(DataLoader(train, batch_size=8, collate_fn=collate)))
+    batch.images        # [8, 1, 512, 512]; batch.region_labels [8, 29, 17] (cig29 x core)
 """
 
 from __future__ import annotations

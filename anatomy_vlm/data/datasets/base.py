@@ -309,6 +309,13 @@ class CXRDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable for DataLoader workers under ``spawn``: label mappers (which hold the KG and
+        cached closures) are dropped and rebuilt lazily in the worker."""
+        state = dict(self.__dict__)
+        state["_mappers"] = {}
+        return state
+
     def __getitem__(self, index: int) -> CXRSample | None:
         from anatomy_vlm.data.types import resize
 

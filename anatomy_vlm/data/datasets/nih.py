@@ -10,7 +10,8 @@ Quirks handled:
 - BBox_List: ``Bbox [x`` ``y`` ``w`` ``h]`` in the 1024 frame, 3 trailing empty columns, and
   the box label ``Infiltrate`` (not ``Infiltration``). Boxes are scaled to the returned image.
 - Splits: ``test_list.txt`` -> test; ``train_val_list.txt`` split by patient hash into
-  train / valid; without the lists every patient is hashed (:func:`hash_split`).
+  train / valid (images in neither list are left out); without the lists every patient is
+  hashed (:func:`hash_split`).
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class ChestXray14(CXRDataset):
             split = hash_split(patient)
             if listed is not None:
                 split = listed.get(name, "")
+                if not split:  # in neither official list: outside the official splits
+                    continue
                 if split == "trainval":
                     split = hash_split(patient, fractions=(0.875, 0.125, 0.0))
             yield ImageRecord(

@@ -7,7 +7,8 @@ for a negative image; DICOMs ``stage_2_train_images/<patientId>.dcm``; optional
 ``patientId``, used for the view without opening every DICOM).
 
 ``patientId`` is the challenge's per-image de-identified key (the file stem), used as both image
-and subject id; each image is its own patient, so the hash split is patient level. Boxes are
+and subject id. The challenge re-keyed every image (26,684 keys for 26,684 images), so the hash
+split is by that key: patient level as far as the data allows, image level in effect. Boxes are
 (x, y, w, h) in the 1024 frame, scaled to the returned image. ``Target`` is read as the
 ``Lung Opacity`` label of the ``rsna`` crosswalk (1 / 0). A row whose Target disagrees with
 another row of the same image is malformed.

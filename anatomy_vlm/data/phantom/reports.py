@@ -142,8 +142,8 @@ def _positive_phrase(rng: np.random.Generator, item: TruthFinding, vocab: Vocabu
     if f == "cardiomegaly":
         return f"{adj} cardiomegaly"
     if f in ("nodule", "mass"):
-        size = float(item.params.get("size_mm", 10.0 if f == "nodule" else 40.0))
-        size_text = f"{size:.0f} mm" if f == "nodule" else f"{size / 10:.1f} cm"
+        size_mm = 10.0 * float(item.params.get("size_cm", 1.0 if f == "nodule" else 4.0))
+        size_text = f"{size_mm:.0f} mm" if f == "nodule" else f"{size_mm / 10:.1f} cm"
         return f"{size_text} {vocab.noun(rng, f)} in the {loc}"
     if f in _NOUNS:
         if _bibasilar(_zones_by_side(item.regions)) and rng.random() < 0.5:
@@ -172,9 +172,10 @@ def _organ_phrase(rng: np.random.Generator, item: TruthFinding, side: str) -> st
 
 
 def _device_sentence(rng: np.random.Generator, item: TruthFinding) -> str:
+    """A device sentence; the access route and tip come from what the renderer drew (params)."""
     f, side = item.finding, _side_word(item.side) or "right"
     if f == "endotracheal_tube":
-        cm = item.params.get("tip_above_carina_cm")
+        cm = item.params.get("tip_cm_above_carina")
         where = f"{cm:.1f} cm above the carina" if isinstance(cm, (int, float)) else "above the carina"
         return _pick(rng, (f"Endotracheal tube terminates {where}.",
                            f"An endotracheal tube is in place with the tip {where}."))
@@ -185,8 +186,11 @@ def _device_sentence(rng: np.random.Generator, item: TruthFinding) -> str:
     if f == "central_venous_catheter":
         tip = {"svc": "mid SVC", "cavoatrial_junction": "cavoatrial junction", "right_atrium": "right atrium"}
         where = next((tip[r] for r in item.regions if r in tip), "SVC")
-        return _pick(rng, (f"{_cap(side)} internal jugular central venous catheter terminates in the {where}.",
-                           f"{_cap(side)} subclavian central line with the tip at the {where}."))
+        approach = str(item.params.get("approach") or f"{side} internal jugular")
+        return _pick(rng, (f"{_cap(approach)} central venous catheter terminates in the {where}.",
+                           f"{_cap(approach)} central line with the tip at the {where}."))
+    generator = str(item.params.get("generator") or f"{side}_infraclavicular")
+    side = "left" if generator.startswith("left") else "right"
     return _pick(rng, (f"{_cap(side)}-sided pacemaker with leads in the right atrium and right ventricle.",
                        f"A {side} chest wall pacemaker is present with leads terminating in the right atrium."))
 
@@ -194,7 +198,9 @@ def _device_sentence(rng: np.random.Generator, item: TruthFinding) -> str:
 def _blunting_sentence(rng: np.random.Generator, item: TruthFinding) -> str | None:
     """A trace effusion (the renderer draws blunting only below severity 0.3) is often reported
     as costophrenic blunting that may reflect fluid: the effusion itself is then hedged."""
-    if item.finding != "pleural_effusion" or item.severity >= 0.3 or rng.random() < 0.5:
+    if item.finding != "pleural_effusion" or rng.random() < 0.5:
+        return None
+    if not item.params.get("blunting_only", item.severity < 0.3):
         return None
     if item.side == "bilateral":
         return "Blunting of both costophrenic angles, which may reflect small bilateral pleural effusions."
@@ -278,8 +284,17 @@ def _assert(rng: np.random.Generator, phrase: str, finding: str) -> str:
     if phrase.endswith("effusions"):
         return f"There are {phrase}."
     if finding in _COUNTABLE and not phrase.startswith(("fracture", "enlargement")):
-        return f"There is {'an' if phrase[0] in 'aeiou' else 'a'} {phrase}."
+        return f"There is {_article(phrase)} {phrase}."
     return f"There is {phrase}."
+
+
+def _article(phrase: str) -> str:
+    """ "an" before a vowel sound, including numbers read with one ("an 8 mm", "an 11 mm", "an 18 mm")."""
+    word = phrase.split()[0]
+    if word[0].isdigit():
+        number = word.split(".")[0]
+        return "an" if number.startswith("8") or number in ("11", "18") else "a"
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _wrap(text: str, width: int = 76) -> str:

@@ -6,7 +6,8 @@ Two kinds of domain:
   finding's target region follows the KG's location evidence (``kg.locations_of(finding,
   region_set="cig36")``) and extra findings follow its co-occurrence evidence
   (``kg.cooccurrence``: an extra finding's weight is multiplied by 2^PMI, PMI in bits averaged
-  over the findings already drawn, clipped to ±3).
+  over the findings already drawn, clipped to ±3). The acquisition shifts sample exactly like
+  ``id``; only the rendering differs, so a drop there is the scanner's, not the case mix's.
 - ``prior_shift``: the same findings and severities, but the region is uniform over the
   plausible regions and extra findings are drawn independently of the first one, so a model
   that memorised the KG's priors loses its edge while an anatomy-aware one does not.
@@ -55,7 +56,6 @@ PREVALENCE = {
 # Findings drawn with a side; "bilateral" allowed for these.
 _BILATERAL = {"pleural_effusion": 0.3, "hilar_enlargement": 0.3, "pulmonary_edema": 1.0, "atelectasis": 0.1}
 _NO_SIDE = {"cardiomegaly", "mediastinal_widening", "endotracheal_tube", "enteric_tube"}
-_DEVICES = {"endotracheal_tube", "enteric_tube", "central_venous_catheter", "pacemaker"}
 _CIG36 = (
     "right_lung", "right_upper_lung_zone", "right_mid_lung_zone", "right_lower_lung_zone",
     "right_hilar_structures", "right_apical_zone", "right_costophrenic_angle", "right_cardiophrenic_angle",
@@ -176,7 +176,7 @@ def sample_findings(
         return []
     n_findings = min(max_findings, 1 + int(rng.poisson(0.7)))
     shifted = domain == "prior_shift"
-    weights = _base_weights(domain)
+    weights = np.array([PREVALENCE[f] for f in CORE_FINDINGS], dtype=np.float64)
     chosen: list[str] = []
     for _ in range(n_findings):
         w = weights.copy()
@@ -192,13 +192,6 @@ def sample_findings(
     return [_plan(rng, f, priors, shifted) for f in chosen]
 
 
-def _base_weights(domain: str) -> np.ndarray:
-    w = np.array([PREVALENCE[f] for f in CORE_FINDINGS], dtype=np.float64)
-    if domain == "portable_ap":  # ICU films carry more tubes and lines
-        w *= np.array([2.5 if f in _DEVICES else 1.0 for f in CORE_FINDINGS])
-    return w
-
-
 def _plan(rng: np.random.Generator, finding: str, priors: Priors, shifted: bool) -> FindingPlan:
     severity = float(rng.uniform(0.02, 1.0))
     weights = priors.location[finding]
@@ -208,7 +201,8 @@ def _plan(rng: np.random.Generator, finding: str, priors: Priors, shifted: bool)
     side = _side(rng, finding, region, shifted)
     if side == "bilateral" and finding in ("hilar_enlargement",):
         region = region.replace("left_", "right_")
-    params = {"size_mm": round(_size_mm(rng, finding, severity), 1)} if finding in ("nodule", "mass") else {}
+    # the renderer reads size_cm for nodules and masses; the report quotes what was drawn
+    params = {"size_cm": round(_size_mm(rng, finding, severity) / 10.0, 1)} if finding in ("nodule", "mass") else {}
     return FindingPlan(finding=finding, severity=severity, side=side, region=region, params=params)
 
 
