@@ -6,6 +6,7 @@ import csv
 import gzip
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -171,11 +172,16 @@ def test_refuses_foreign_folder_and_replaces_own(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 
-def test_cli_does_not_import_torch(tmp_path):
+def test_fresh_process_same_bytes_and_no_torch(dataset, tmp_path):
+    """Another interpreter (other hash seed) writes the same bytes, and never imports torch."""
+    out = tmp_path / "fresh"
     code = ("import sys; from anatomy_vlm.cli import main; "
-            f"rc = main(['data', 'phantom', '--out', {str(tmp_path / 'd')!r}, '--n', '2', '--size', '128']); "
+            f"rc = main(['data', 'phantom', '--out', {str(out)!r}, '--n', '{N}', '--size', '{SIZE}', "
+            f"'--seed', '{SEED}', '--normal-fraction', '0.2', '--workers', '2']); "
             "assert rc == 0; assert 'torch' not in sys.modules, 'torch imported'")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=600)
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=600, env=env)
+    assert _digest(out) == _digest(dataset)
 
 
 def _square(size: int, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
