@@ -11,7 +11,7 @@ three never disagree. Rules (ARCHITECTURE.md, "Region truth"):
 - **Whole-organ findings** follow fixed rules: cardiomegaly → cardiac silhouette; mediastinal
   widening → mediastinum + upper mediastinum; hilar enlargement → that side's hilar structures;
   fractures → the region holding most of the fracture (clavicle, or the lung zone a rib crosses);
-  devices → the regions their tip lies in (tubes and lines) or fixed anatomy (pacemaker).
+  devices → the smallest allowed region holding their tip (tube, line or pacemaker lead).
 - Every positive region is then propagated to its ``part_of`` ancestors inside the region set
   (from the KG when it is built, else the static Chest ImaGenome hierarchy below).
 
@@ -93,8 +93,8 @@ def candidate_regions(finding: str, side: str | None = None) -> tuple[str, ...]:
         return ("left_upper_abdomen", "abdomen")
     if finding == "central_venous_catheter":
         return ("svc", "cavoatrial_junction", "right_atrium")
-    if finding == "pacemaker":
-        return ("left_upper_lung_zone", "right_upper_lung_zone", "right_atrium")
+    if finding == "pacemaker":  # the lead tips (right atrium / ventricle)
+        return ("right_atrium", "right_cardiac_silhouette", "left_cardiac_silhouette", "cardiac_silhouette")
     raise KeyError(f"no region rule for finding {finding!r}")
 
 
@@ -235,7 +235,7 @@ def _device_regions(
     tip: tuple[float, float] | None,
 ) -> tuple[str, ...]:
     allowed = candidate_regions(finding, side)
-    if finding == "pacemaker" or tip is None:
+    if tip is None:
         return default_regions(finding, side)
     x, y = int(round(tip[0])), int(round(tip[1]))
     inside = []

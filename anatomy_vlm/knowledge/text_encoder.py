@@ -68,7 +68,9 @@ class TextEncoder:
     @property
     def dim(self) -> int:
         """Embedding width D (384 for all-MiniLM-L6-v2)."""
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts``: float32 ``[N, D]``, each row of unit L2 norm (``[0, D]`` for no texts)."""

@@ -216,3 +216,18 @@ def test_every_domain_writes_and_reports_json(tmp_path, domain, capsys):
     truth = _truth(tmp_path / domain)
     assert {r["domain"] for r in truth} == {domain}
     assert {r["view"] for r in truth} == {"AP" if domain == "portable_ap" else "PA"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("domain", ["id", "prior_shift"])
+def test_labels_agree_with_truth_at_scale(tmp_path, domain):
+    """200 films: every rendered finding is reported positive or hedged; nothing else is positive."""
+    out = tmp_path / domain
+    assert _generate(out, "--domain", domain, "--normal-fraction", "0.1", n=200, seed=11) == 0
+    column_of = build_label_maps().chexpert
+    labels = {(r["subject_id"], r["study_id"]): r for r in _csv_gz(out / "mimic-cxr-2.0.0-chexpert.csv.gz")}
+    for row in _truth(out):
+        label = labels[(str(row["subject_id"]), str(row["study_id"]))]
+        present = {c for f in row["findings"] for c in column_of.get(f["finding"], ())}
+        assert all(label[c] in ("1.0", "-1.0") for c in present), row["report"]
+        assert not [c for c in set(CHEXPERT_COLUMNS) - present - {"No Finding"} if label[c] == "1.0"], row["report"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -128,6 +129,7 @@ def generate(config: PhantomConfig) -> PhantomResult:
     out = Path(config.out).expanduser().resolve()
     _check_target(out)
     start = time.perf_counter()
+    _tune_malloc()
     priors = build_priors()
     maps = build_label_maps()
     jobs = split_plan(config.seed, config.n)
@@ -170,6 +172,27 @@ def _run_jobs(jobs: list[Job], workers: int) -> list[dict]:
     chunk = max(1, min(16, len(jobs) // (workers * 4)))
     with context.Pool(processes=workers, initializer=_set_state, initargs=(dict(_STATE),)) as pool:
         return list(pool.imap(make_image, jobs, chunksize=chunk))
+
+
+def _tune_malloc() -> None:
+    """Keep freed image-sized buffers in the heap (glibc only; no-op elsewhere).
+
+    Rendering allocates and frees many ``[S, S]`` float arrays; above glibc's default 128 KiB
+    mmap threshold each one is a fresh mmap whose pages fault in again (≈ 1,300 minor page
+    faults per 256 px image, a third of the CPU time as system time). Raising the threshold and
+    the trim threshold lets the allocator reuse them. Workers inherit it through fork.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD (glibc's maximum on 64-bit)
+        libc.mallopt(-1, 256 * 2**20)  # M_TRIM_THRESHOLD
+        libc.mallopt(-2, 32 * 2**20)  # M_TOP_PAD
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _set_state(state: dict) -> None:

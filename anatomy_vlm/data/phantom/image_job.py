@@ -15,7 +15,12 @@ import numpy as np
 
 from anatomy_vlm.data.phantom import writer
 from anatomy_vlm.data.phantom.reports import TruthFinding, Vocabulary, write_report
-from anatomy_vlm.data.phantom.sampler import sample_findings, severity_bin, view_for_domain
+from anatomy_vlm.data.phantom.sampler import (
+    CORE_FINDINGS,
+    sample_findings,
+    severity_bin,
+    view_for_domain,
+)
 from anatomy_vlm.data.region_truth import default_regions, region_hierarchy, region_truth
 
 __all__ = ["make_image", "parse_mentions", "report_body"]
@@ -56,7 +61,7 @@ def make_image(job) -> dict:
     graph = writer.scene_graph(ids, view=view, boxes=boxes, width=width, height=height, mentions=mentions,
                                imagenome_labels=maps.imagenome, default_regions=_DEFAULTS,
                                region_cuis=maps.region_cuis)
-    (root / "scene_graph" / f"{ids.dicom_id}_SceneGraph.json").write_text(writer.dumps(graph), encoding="utf-8")
+    writer.write_text(root / "scene_graph" / f"{ids.dicom_id}_SceneGraph.json", writer.dumps(graph))
     truth = {
         "dicom_id": ids.dicom_id, "study_id": ids.study_id, "subject_id": ids.subject_id, "split": job.split,
         "domain": config.domain, "seed": [seed, index], "size": [height, width], "view": view,
@@ -68,11 +73,7 @@ def make_image(job) -> dict:
             "chexpert": writer.chexpert_row(mentions, maps.chexpert), "truth": truth}
 
 
-_CORE = ("lung_opacity", "consolidation", "pleural_effusion", "pneumothorax", "cardiomegaly", "nodule",
-         "mass", "atelectasis", "pulmonary_edema", "hilar_enlargement", "mediastinal_widening",
-         "rib_fracture", "clavicle_fracture", "endotracheal_tube", "enteric_tube",
-         "central_venous_catheter", "pacemaker")
-_DEFAULTS = {f: default_regions(f) for f in _CORE}
+_DEFAULTS = {f: default_regions(f) for f in CORE_FINDINGS}
 
 
 def _truth(plans, film, region_masks, hierarchy, ids) -> tuple[list[TruthFinding], list[dict]]:
@@ -103,7 +104,7 @@ def _write_files(root, ids, image, report, film, truth_json) -> None:
     study = root / ids.study_dir
     study.mkdir(parents=True, exist_ok=True)
     writer.write_jpeg(study / f"{ids.dicom_id}.jpg", image)
-    (root / ids.report_path).write_text(report, encoding="utf-8")
+    writer.write_text(root / ids.report_path, report)
     mask_dir = root / "masks" / ids.dicom_id
     mask_dir.mkdir()
     for name, mask in dict(getattr(film, "masks", {}) or {}).items():

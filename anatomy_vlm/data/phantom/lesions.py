@@ -179,19 +179,25 @@ def _effusion(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[n
         dome_y = cv.lay.points[f"{name}_dome"][1]
         mx = float(np.median(cv.lay.mid_x))
         lateral = np.clip((cols - mx) / (cpx - mx), 0, 1)  # 0 medial … 1 at the chest wall
-        # small: fluid only in the costophrenic recess (blunting); large: up the hemithorax
-        level = cpy - (0.8 + 2.0 * sev) * cm - max(sev - 0.4, 0) * 0.55 * (cpy - cv.lay.levels["lung_top"])
-        level = min(level, cpy - 0.6 * cm)
-        meniscus = level - (1.0 + 4.0 * sev) * cm * lateral ** 3  # concave upward, higher laterally
-        fluid = F.ramp(rows - meniscus, (0.8 + 1.5 * sev) * cm) * F.ramp(cv.lung_d[side] + 2 * cm, 1.0)
+        # trace (sev ≤ 0.3): fluid only in the tip of the costophrenic recess (blunting, a few mm
+        # high); then a meniscus, concave upward and higher laterally, climbing the hemithorax
+        small, big = min(sev, 0.3), max(sev - 0.3, 0.0)
+        level = cpy - (0.25 + 1.2 * small + 2.8 * big) * cm - max(sev - 0.4, 0) * 0.55 * (cpy - cv.lay.levels["lung_top"])
+        rise = (0.2 + 1.0 * small + 6.2 * big) * cm
+        meniscus = level - rise * lateral ** 3
+        fluid = F.ramp(rows - meniscus, (0.12 + 0.6 * small + 1.5 * big) * cm) * F.ramp(cv.lung_d[side] + 2 * cm, 1.0)
         fluid *= cv.lungs[side] | (rows > min(dome_y, level))
         _fill(cv, np.clip(fluid, 0, 1) * (0.8 + 0.2 * sev))
-        cv.att += 0.04 * fluid * (rows > dome_y) * (np.abs(cols - cpx) < 6 * cm)
+        if big > 0:  # subpulmonic fluid under the dome
+            cv.att += (0.06 * min(big / 0.3, 1.0)) * fluid * F.ramp(rows - dome_y, 1.0 * cm) * F.ramp(cv.lung_d[side] + 1.5 * cm, 1.0 * cm)
         mask |= (fluid > 0.5) & cv.lungs[side]
     return mask, {"meniscus": bool(sev > 0.3), "blunting_only": bool(sev <= 0.3)}
 
 
 def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Pleural air between the chest wall and a thin white visceral pleural line, no markings
+    beyond it. Subtle: a 2–5 mm apical/upper-lateral rim (the line is the sign; the rim barely
+    changes the mean density); obvious: several cm of hyperlucent space down the lateral wall."""
     sev = float(np.clip(spec.severity, 0, 1))
     side = _sides(spec)[0] if spec.side else int(rng.integers(2))
     cols, rows = F.grid(cv.size)
@@ -201,14 +207,21 @@ def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tup
     top = lay.levels["lung_top"]
     height = lay.levels["lung_bottom"] - top
     outer = np.minimum(wall, (rows - top) * 1.1)
-    depth = (0.6 + 4.5 * sev) * cm * np.clip(1.15 - (rows - top) / (height * (0.3 + 0.6 * sev)), 0.0, 1.0)
+    depth_cm = 0.2 + 0.9 * min(sev, 0.3) + 4.5 * max(sev - 0.3, 0.0) ** 1.15  # 2–5 mm … ~5 cm
+    reach = height * (0.22 + 0.7 * sev)  # apical first, down the lateral wall as it grows
+    depth = depth_cm * cm * np.clip(1.15 - (rows - top) / reach, 0.0, 1.0)
     space = lung & (outer < depth)
-    line = F.ramp(0.09 * cm + 0.03 * cm * cv.size / 256 - np.abs(outer - depth), 0.06 * cm) * lung * (depth > 0.2 * cm)
+    lw = max(0.06 * cm, 0.45)  # visceral pleura: a fine line (~1 px at 256)
+    line = F.ramp(lw - np.abs(outer - depth), lw) * lung * (depth > 0.12 * cm)
     keep = (~space).astype(np.float32)
     cv.vessel_keep = keep if cv.vessel_keep is None else cv.vessel_keep * keep
-    cv.air = np.where(space, np.minimum(cv.air + 0.3, 1.05), cv.air)  # no parenchyma: hyperlucent
+    lucent = 0.04 + 0.18 * sev ** 1.5  # pleural air is only slightly darker than thin peripheral lung
+    cv.air = np.where(space, np.minimum(cv.air + lucent, 1.05), cv.air)
     cv.air0 = np.where(space, cv.air, cv.air0)
-    cv.att += 0.16 * line
+    # the collapsed lung keeps its tissue in less volume: a slightly denser band inside the line
+    inner = lung & ~space & (outer < 2.0 * depth + 0.3 * cm)
+    cv.air = np.where(inner, cv.air * (1.0 - 0.2 * sev), cv.air)
+    cv.att += (0.12 + 0.06 * sev) * line
     return space, {"side": "right" if side == 0 else "left", "depth_cm": round(float(depth.max() / cm), 1)}
 
 
@@ -316,26 +329,73 @@ def _widening(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[n
     return mask, {"width_cm": round(cv.patient.mediastinum_cm, 1)}
 
 
+def _fracture_ladder(sev: float) -> tuple[float, float]:
+    """(gap cm, displacement fraction 0..1): a hairline crack when subtle; a gap that widens and
+    a fragment that steps off by up to a bone width as severity rises."""
+    return 0.05 + 0.3 * sev, float(np.clip((sev - 0.25) / 0.7, 0.0, 1.0))
+
+
+def _callus(cv: Canvas, c: tuple[float, float], along: tuple[float, float], sev: float, width_cm: float) -> None:
+    """Healing: a fusiform bony swelling around the break, elongated along the bone."""
+    cm, s = cv.lay.cm, cv.size
+    half = (0.5 + 0.5 * sev) * cm
+    p0 = (c[0] - along[0] * half, c[1] - along[1] * half)
+    p1 = (c[0] + along[0] * half, c[1] + along[1] * half)
+    r = (0.5 * width_cm + 0.2 + 0.2 * sev) * cm
+    win, d = F.capsule((s, s), p0, p1, r, soft=0.45 * r)  # dense new bone, fading at its ends
+    cv.att[win] += (0.08 + 0.24 * sev) * d
+
+
+def _rib_point(cv: Canvas, spec: LesionSpec, side: int, rng: np.random.Generator) -> tuple[int, float, float, float]:
+    """(rib u, x', x, y) of a break on a posterior rib, inside ``spec.region`` when given."""
+    rm = cv.ribs
+    sign = -1 if side == 0 else 1
+    cands = []
+    if spec.region is not None and cv.regions is not None and spec.region in cv.regions and "rib" not in spec.params:
+        y0, x0, sub = cv.regions.window(spec.region)
+        for u in range(2, 11):
+            for xq in np.linspace(0.5, 0.9, 5):
+                bx = rm.mid + sign * xq * rm.half_w
+                by = rm.level(u) + rm.lift * (-2.0 * xq + 3.0 * xq ** 4)
+                iy, ix = int(by) - y0, int(bx) - x0
+                if 0 <= iy < sub.shape[0] and 0 <= ix < sub.shape[1] and sub[iy, ix]:
+                    cands.append((u, float(xq)))
+    if cands:
+        u, xq = cands[int(rng.integers(len(cands)))]
+        xq = float(np.clip(xq + rng.uniform(-0.04, 0.04), 0.5, 0.92))
+    else:
+        u, xq = int(spec.params.get("rib", rng.integers(4, 10))), float(rng.uniform(0.55, 0.9))
+    bx = rm.mid + sign * xq * rm.half_w
+    by = rm.level(u) + rm.lift * (-2.0 * xq + 3.0 * xq ** 4)
+    return u, xq, float(bx), float(by)
+
+
 def _rib_fracture(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Posterior rib fracture: hairline lucent crack (subtle) → cortical gap with the lateral
+    fragment stepped off by up to a rib width (obvious, displaced); healing ones grow a callus."""
     sev = float(np.clip(spec.severity, 0, 1))
     side = _sides(spec)[0] if spec.side else int(rng.integers(2))
     rm, cm = cv.ribs, cv.lay.cm
-    u = int(spec.params.get("rib", rng.integers(4, 10)))
-    xq = rng.uniform(0.55, 0.9)
-    bx = rm.mid + (-1 if side == 0 else 1) * xq * rm.half_w
-    by = rm.level(u) + rm.lift * (-2.0 * xq + 3.0 * xq ** 4)
-    step = (0.05 + 0.35 * sev) * (1 if rng.random() < 0.5 else -1)
-    cv.rib_breaks.append((u, bx, by, step, side))
-    if spec.params.get("healing", sev > 0.85):
-        win, d = F.disk((cv.size, cv.size), (bx, by), (1.0 * cm, 0.8 * cm), soft=0.3 * cm)
-        cv.att[win] += 0.08 * d
+    u, xq, bx, by = _rib_point(cv, spec, side, rng)
+    gap_cm, disp = _fracture_ladder(sev)
+    step = 0.42 * disp * (1 if rng.random() < 0.5 else -1)  # rib-index units (a rib is ~0.4 thick)
+    healing = bool(spec.params.get("healing", rng.random() < 0.2 + 0.5 * sev))
+    cv.rib_breaks.append((u, bx, by, step, side, gap_cm * cm))
+    if healing:  # callus along the rib's local direction
+        slope = rm.lift * (-2.0 + 12.0 * xq ** 3) / rm.half_w * (1.0 if side == 1 else -1.0)
+        n = float(np.hypot(1.0, slope))
+        _callus(cv, (bx, by), (1.0 / n, slope / n), sev, 0.4 * (rm.level(u + 1) - rm.level(u)) / cm)
     win, d = F.disk((cv.size, cv.size), (bx, by), (1.2 * cm, 1.2 * cm), soft=0.1)
     mask = np.zeros((cv.size, cv.size), bool)
     mask[win] = d > 0.3
-    return mask, {"rib": u, "side": "right" if side == 0 else "left", "displaced": bool(abs(step) > 0.2)}
+    return mask, {"rib": u, "side": "right" if side == 0 else "left", "displaced": bool(disp > 0.3),
+                  "healing": healing}
 
 
 def _clavicle_fracture(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Midshaft clavicle fracture: hairline (subtle) → gap with the lateral fragment displaced
+    down/up by up to a shaft width and overriding the medial one (the overlap is doubly dense);
+    healing ones grow a callus."""
     sev = float(np.clip(spec.severity, 0, 1))
     side = _sides(spec)[0] if spec.side else int(rng.integers(2))
     cm, lay = cv.lay.cm, cv.lay
@@ -343,11 +403,18 @@ def _clavicle_fracture(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -
     length = 0.40 * (lay.levels["thorax_x2"] - lay.levels["thorax_x1"]) + 2.0 * cm
     bx = mx + (-1 if side == 0 else 1) * rng.uniform(0.35, 0.65) * length
     yc, _ = F.clavicle_centre(lay, cv.patient, side, np.array([bx], np.float32))
-    cv.clavicle_breaks.append((side, bx, (0.1 + 0.9 * sev) * cm * (1 if rng.random() < 0.6 else -1)))
+    gap_cm, disp = _fracture_ladder(sev)
+    drop = disp * rng.uniform(0.8, 1.2) * 1.1 * cm * (1 if rng.random() < 0.7 else -1)  # usually the lateral fragment sags
+    override = disp * rng.uniform(0.6, 1.4) * 0.9 * cm if rng.random() < 0.7 else -0.4 * disp * cm  # < 0: distracted
+    healing = bool(spec.params.get("healing", rng.random() < 0.2 + 0.5 * sev))
+    cv.clavicle_breaks.append((side, bx, drop, override, gap_cm * cm))
+    if healing:
+        _callus(cv, (bx, float(yc[0]) + 0.5 * drop), (1.0, 0.0), sev, 1.24)
     win, d = F.disk((cv.size, cv.size), (bx, float(yc[0])), (1.3 * cm, 1.3 * cm), soft=0.1)
     mask = np.zeros((cv.size, cv.size), bool)
     mask[win] = d > 0.3
-    return mask, {"side": "right" if side == 0 else "left", "third": "middle"}
+    return mask, {"side": "right" if side == 0 else "left", "third": "middle", "displaced": bool(disp > 0.3),
+                  "healing": healing}
 
 
 _DRAW = {

@@ -68,7 +68,8 @@ class Canvas:
         lung_d: float32 [2, S, S] signed distance into each lung (px).
         lungs: bool [2, S, S] lung masks; heart: float32 soft heart mask.
         vessel_keep: multiplier on vessel markings (0 beyond a pneumothorax); None = all kept.
-        rib_breaks: list of (rib u, x px, y px, step px) for fractures.
+        rib_breaks: (rib u, x px, y px, step in rib units, side, gap px) per rib fracture.
+        clavicle_breaks: (side, x px, drop px, override px, gap px) per clavicle fracture.
     """
 
     size: int
@@ -256,12 +257,16 @@ def _bones(cv: Canvas) -> None:
     xp = cols - p.shear * (rows - s / 2)
     xq = np.abs(xp - rm.mid) / rm.half_w
     u = rm.index(xp, rows)
-    for u_b, bx, by, step, side in cv.rib_breaks:  # fracture: step-off lateral to the break
-        near = F.ramp(2.2 * cm - np.abs(rows - by), 0.8 * cm) * (np.abs(u - u_b) < 0.6)
-        u = u + near * (((xp - bx) > 0) == (side == 1)) * step
-        gap = F.ramp(0.12 * cm + 0.1 * step * cm - np.abs(xp - bx), 0.1 * cm) * near
-        u = u + gap * 0.5
+    cut = None
+    for u_b, bx, by, step, side, gap in cv.rib_breaks:  # fracture: gap, lateral fragment stepped off
+        along = (xp - bx) * (1.0 if side == 1 else -1.0)  # > 0 lateral to the break
+        near = F.ramp(3.0 * cm - np.abs(rows - by), 1.0 * cm) * F.ramp(0.8 - np.abs(u - u_b), 0.3)
+        u = u + step * near * F.ramp(along + 0.5, 1.0) * F.ramp(4.0 * cm - along, 3.0 * cm)
+        c = F.ramp(0.5 * gap + 0.5 - np.abs(along), 1.0) * (np.abs(u - u_b) < 0.5) * near
+        cut = c if cut is None else np.maximum(cut, c)
     post = F.rib_band(u, 0.4) * F.ramp(1.04 - xq + 0.25 * F.ramp(u - 10, 2.0), 0.06) * F.ramp(xq - 0.07, 0.08)
+    if cut is not None:
+        post *= 1.0 - cut
     ua = rm.index(xp, rows, anterior=True)
     ant = F.rib_band(ua, 0.5) * F.ramp(0.98 - xq, 0.05) * F.ramp(xq - 0.32, 0.12) * (ua < 7.5)
     ant *= rows < lay.levels["lung_bottom"]
@@ -283,11 +288,15 @@ def _bones(cv: Canvas) -> None:
         yc, ok = F.clavicle_centre(lay, p, side, cols)
         half = 0.62 * cm
         band = F.ramp(half - np.abs(rows - yc), 0.25 * cm) * ok
-        for bside, bx, step in cv.clavicle_breaks:
-            if bside == side:
-                band = band * (1 - F.ramp(0.15 * cm - np.abs(xp - bx), 0.1 * cm))
-                band = np.where((xp - bx) * (1 if side else -1) > 0,
-                                F.ramp(half - np.abs(rows - yc - step), 0.25 * cm) * ok, band)
+        for bside, bx, drop, override, gap in cv.clavicle_breaks:
+            if bside != side:
+                continue
+            sign = 1.0 if side else -1.0
+            along = (xp - bx) * sign  # > 0 lateral to the break
+            medial = band * F.ramp(-along - 0.5 * gap + 0.5, 1.0)
+            yl, okl = F.clavicle_centre(lay, p, side, xp + sign * override)  # lateral fragment, shifted
+            lateral = F.ramp(half - np.abs(rows - yl - drop), 0.25 * cm) * okl
+            band = medial + lateral * F.ramp(along + override - 0.5 * gap + 0.5, 1.0)
         cv.att[cy0:cy1] += CLAVICLE * band
 
 

@@ -120,6 +120,17 @@ def _side_word(side: str | None) -> str:
     return {"right": "right", "left": "left", "bilateral": "bilateral"}.get(side or "", "")
 
 
+def _truth_side(item: TruthFinding) -> str:
+    """The side the truth regions say (they describe what was drawn), else the planned side."""
+    right = any(r.startswith("right_") for r in item.regions)
+    left = any(r.startswith("left_") for r in item.regions)
+    if right and left:
+        return "bilateral"
+    if right or left:
+        return "right" if right else "left"
+    return _side_word(item.side)
+
+
 def _adjective(rng: np.random.Generator, finding: str, severity: float) -> str:
     table = _ADJ.get(finding, _ADJ["_lung"])
     return _pick(rng, table[("subtle", "moderate", "obvious").index(severity_bin(severity))])
@@ -127,18 +138,18 @@ def _adjective(rng: np.random.Generator, finding: str, severity: float) -> str:
 
 def _positive_phrase(rng: np.random.Generator, item: TruthFinding, vocab: Vocabulary) -> str:
     """A noun phrase naming a present finding with its anatomy (lower case, no full stop)."""
-    f, sev, side = item.finding, item.severity, _side_word(item.side)
+    f, sev, side = item.finding, item.severity, _truth_side(item)
     loc = location_phrase(rng, item.regions) or (f"{side} lung" if side in ("right", "left") else "lungs")
     adj = _adjective(rng, f, sev)
     if f == "pleural_effusion":
-        noun = "pleural effusions" if item.side == "bilateral" else "pleural effusion"
+        noun = "pleural effusions" if side == "bilateral" else "pleural effusion"
         return f"{adj} {side} {noun}"
     if f == "pneumothorax":
-        apical = any(r.endswith("apical_zone") for r in item.regions) and item.side != "bilateral"
+        apical = any(r.endswith("apical_zone") for r in item.regions) and side != "bilateral"
         return f"{adj} {side} {'apical ' if apical else ''}pneumothorax"
     if f == "pulmonary_edema":
         noun = _pick(rng, ("pulmonary edema", "interstitial pulmonary edema", "pulmonary edema"))
-        return f"{adj} {noun}" if item.side == "bilateral" else f"{adj} {noun} in the {loc}"
+        return f"{adj} {noun}" if side == "bilateral" else f"{adj} {noun} in the {loc}"
     if f == "cardiomegaly":
         return f"{adj} cardiomegaly"
     if f in ("nodule", "mass"):
@@ -163,8 +174,9 @@ def _organ_phrase(rng: np.random.Generator, item: TruthFinding, side: str) -> st
         return _pick(rng, ("widening of the mediastinum", "widening of the upper mediastinum",
                            "mediastinal widening"))
     if f == "rib_fracture":
+        kind = "displaced" if item.params.get("displaced") else "nondisplaced"
         return _pick(rng, (f"{side} rib fracture", f"fracture of a {side} posterior rib",
-                           f"nondisplaced {side} rib fracture"))
+                           f"{kind} {side} rib fracture"))
     if f == "clavicle_fracture":
         return _pick(rng, (f"fracture of the {side} clavicle", f"{side} clavicle fracture",
                            f"{side} clavicular fracture"))
@@ -191,8 +203,10 @@ def _device_sentence(rng: np.random.Generator, item: TruthFinding) -> str:
                            f"{_cap(approach)} central line with the tip at the {where}."))
     generator = str(item.params.get("generator") or f"{side}_infraclavicular")
     side = "left" if generator.startswith("left") else "right"
-    return _pick(rng, (f"{_cap(side)}-sided pacemaker with leads in the right atrium and right ventricle.",
-                       f"A {side} chest wall pacemaker is present with leads terminating in the right atrium."))
+    return _pick(rng, (f"A pacemaker projects over the {side} chest wall with leads in the right atrium and right "
+                       "ventricle.",
+                       f"{_cap(side)} chest wall pacemaker with leads terminating in the right atrium and right "
+                       "ventricle."))
 
 
 def _blunting_sentence(rng: np.random.Generator, item: TruthFinding) -> str | None:
@@ -202,9 +216,9 @@ def _blunting_sentence(rng: np.random.Generator, item: TruthFinding) -> str | No
         return None
     if not item.params.get("blunting_only", item.severity < 0.3):
         return None
-    if item.side == "bilateral":
+    side = _truth_side(item)
+    if side == "bilateral":
         return "Blunting of both costophrenic angles, which may reflect small bilateral pleural effusions."
-    side = _side_word(item.side)
     return _pick(rng, (f"Blunting of the {side} costophrenic angle, which may reflect a small pleural effusion.",
                        f"Blunting of the {side} costophrenic angle, likely a trace pleural effusion."))
 

@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,17 +104,36 @@ def bbox_name(region_id: str) -> str:
     return region_id.replace("_", " ")
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data`` (one open/write/close: PIL's own file handling costs more)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def write_text(path: Path, text: str) -> None:
+    """UTF-8 text file (reports, scene graphs)."""
+    write_bytes(path, text.encode("utf-8"))
+
+
 def write_jpeg(path: Path, image: np.ndarray) -> None:
     """8-bit grayscale JPEG ``[H, W]`` uint8 at the fixed quality."""
+    buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8), mode="L").save(
-        path, format="JPEG", quality=JPEG_QUALITY)
+        buffer, format="JPEG", quality=JPEG_QUALITY)
+    write_bytes(path, buffer.getvalue())
 
 
 def write_mask(path: Path, mask: np.ndarray) -> None:
     """Boolean ``[H, W]`` mask as an 8-bit 0/255 PNG (fast, lossless)."""
     pixels = np.ascontiguousarray(mask, dtype=bool).view(np.uint8) * np.uint8(255)
-    Image.fromarray(pixels, mode="L").save(
-        path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, mode="L").save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    write_bytes(path, buffer.getvalue())
 
 
 def scene_graph(
@@ -185,7 +205,7 @@ def _attributes(ids, mentions, imagenome_labels, default_regions, cuis) -> list[
             name: True, "phrases": phrases, "attributes": attrs,
             "attributes_ids": [[] for _ in phrases], "comparison_cues": [[] for _ in phrases],
             "temporal_cues": [[] for _ in phrases], "severity_cues": [[] for _ in phrases],
-            "texture_cues": [[] for _ in phrases], "phrase_IDs": [], "sections": [],
+            "texture_cues": [[] for _ in phrases],
         })
     return out
 
