@@ -53,6 +53,8 @@ def run_quickstart(*, out: Path, n: int = 48, size: int = 256, seed: int = 0) ->
     if n < 8:
         raise ConfigError(f"--n must be at least 8 so every split gets films, got {n}")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not (out / "summary.json").exists():
         raise ConfigError(f"--out {out} exists, is not empty and is not a quickstart folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -161,8 +163,13 @@ def _stage_grounding(folder: Path) -> dict:
 
 
 def _write_json(path: Path, payload: dict) -> None:
+    _write_text(path, json.dumps(payload, indent=1, default=str) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomic UTF-8 write (temp file + ``os.replace``)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -184,9 +191,7 @@ th{{text-align:left;vertical-align:top;padding-right:1em}}</style></head><body>
 <h2>Report grounding</h2><pre>{grounding}</pre>
 <h2>Not yet implemented</h2><p>{html.escape(summary['not_yet_implemented'])}</p>
 </body></html>"""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    _write_text(path, page)
 
 
 def _print_summary(summary: dict) -> None:

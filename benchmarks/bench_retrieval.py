@@ -64,7 +64,7 @@ def _methods(corpus: np.ndarray, *, ivf_nlist: int, nprobes: tuple[int, ...], hn
         start = time.perf_counter()
         index = KnowledgeIndex.build(corpus, ids, kind=kind, normalize=False, **kwargs)
         build = time.perf_counter() - start
-        search = index._search_index  # raw FAISS rows, no id translation inside the timing
+        search = index.faiss_index  # raw FAISS rows: no id translation inside the timing
         if kind == "ivf":
             for nprobe in nprobes:
                 methods.append((f"faiss ivf{ivf_nlist} nprobe={nprobe}", build, _ivf_search(index, search, nprobe), index))
@@ -169,7 +169,7 @@ def bench_kg_retrieval(kg, embeddings, *, seed: int) -> dict:
     from anatomy_vlm.knowledge.text_encoder import TextEncoder
 
     queries, findings = prompt_queries(kg, TextEncoder(), 256, seed=seed)
-    result = bench_corpus("kg nodes", np.ascontiguousarray(embeddings.vectors), queries, passes=5,
+    result = bench_corpus("kg nodes", np.ascontiguousarray(embeddings.vectors), queries, passes=20,
                           ivf_nlist=10, nprobes=(1, 3, 10), hnsw=True)
     types = [kg.node(i).type for i in embeddings.ids]
     index = KnowledgeIndex.build(embeddings.vectors, list(embeddings.ids), types=types, kg_version=kg.version)
@@ -186,7 +186,9 @@ def markdown(payload: dict) -> str:
     lp = payload["link_prediction"]
     lines = ["# Knowledge encoder and retrieval", "",
              f"Machine: {payload['machine']['cpu']} ({payload['machine']['cores']} cores), "
-             f"{payload['threads']} thread(s) for torch/FAISS/BLAS; total {payload['total_seconds']} s.", "",
+             f"{payload['threads']} thread(s) for torch/FAISS/BLAS; total {payload['total_seconds']} s; "
+             f"1-min load average {payload['load_average_1m']['start']} → {payload['load_average_1m']['end']} "
+             "(shared machine: latencies include time-slicing by other processes).", "",
              "## Link prediction on held-out KG edges (filtered ranking over all nodes of the target type)", "",
              f"{lp['split']['test_edges']} test edges; train {lp['train_seconds']} s, "
              f"step p50 {lp['train_step_ms']['p50']} ms (p95 {lp['train_step_ms']['p95']}), "
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
-    started = time.perf_counter()
+    started, load_before = time.perf_counter(), os.getloadavg()
     with _blas_threads(args.threads):
         kg = AnatomyKG.load()
         start = time.perf_counter()
@@ -254,10 +256,11 @@ def main(argv: list[str] | None = None) -> int:
             corpus = synthetic(embeddings.vectors, n, seed=args.seed + 1)
             queries = synthetic(embeddings.vectors, args.queries, seed=args.seed + 2)
             nlist = int(np.sqrt(n))
-            retrieval.append(bench_corpus(f"synthetic {n // 1000}k", corpus, queries, passes=2 if n <= 200_000 else 1,
+            retrieval.append(bench_corpus(f"synthetic {n // 1000}k", corpus, queries, passes=3 if n <= 200_000 else 1,
                                           ivf_nlist=nlist, nprobes=(1, 8, 32), hnsw=n <= 200_000))
             del corpus
     payload = {"threads": args.threads, "total_seconds": round(time.perf_counter() - started, 1),
+               "load_average_1m": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)},
                "kg_version": kg.version, "kg_nodes": len(embeddings.ids), "text_model": embeddings.model_name,
                "node_text_embedding_seconds": round(embed_s, 2), "faiss": faiss.__version__,
                "faiss_gpus": faiss.get_num_gpus(), "link_prediction": link, "retrieval": retrieval}

@@ -44,13 +44,6 @@ def _auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return round(float(roc_auc_score(labels, scores)), 4)
 
 
-def _counterpart(region: str) -> str:
-    for a, b in (("right_", "left_"), ("left_", "right_")):
-        if region.startswith(a):
-            return b + region[len(a):]
-    return region
-
-
 def _stats(image: np.ndarray, bands: list[np.ndarray], box) -> np.ndarray:
     """Translation-invariant statistics of one region box: intensity mean/std/p10/p90 and, per
     band-pass scale, the extreme responses (p1, p99, min, max)."""
@@ -67,11 +60,14 @@ def _region_features(image: np.ndarray, boxes: dict, regions: tuple[str, ...]) -
     """Per region ``[R, 2 * S]``: its statistics and their difference from the contralateral region."""
     from scipy.ndimage import gaussian_filter
 
+    from anatomy_vlm.data.types import name_counterpart
+
     scale = image.shape[0] / 256.0
     smooth = [gaussian_filter(image, s * scale) for s in (1.0, 3.0, 8.0)]
     bands = [image - smooth[0], smooth[0] - smooth[1], smooth[1] - smooth[2]]
     stats = {r: _stats(image, bands, boxes[r]) for r in regions}
-    return np.stack([np.concatenate([stats[r], stats[r] - stats.get(_counterpart(r), stats[r])]) for r in regions])
+    return np.stack([np.concatenate([stats[r], stats[r] - stats.get(name_counterpart(r) or r, stats[r])])
+                     for r in regions])
 
 
 def load(root: Path, regions: tuple[str, ...], findings: tuple[str, ...]):

@@ -138,15 +138,25 @@ def _sparql(args) -> int:
     text = args.query
     path = Path(text)
     looks_like_file = "\n" not in text and " " not in text.strip() and (path.suffix in (".rq", ".sparql", ".txt") or "/" in text)
-    if looks_like_file or path.is_file():
-        if not path.is_file():
+    if looks_like_file or _is_file(path):
+        if not _is_file(path):
             raise KGError(f"SPARQL file not found: {text}")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise KGError(f"SPARQL file is not UTF-8 text: {text}") from None
     rows = _kg().sparql(text)
     lines = ["\t".join(str(v) for v in row.values()) for row in rows]
     if rows:
         lines.insert(0, "\t".join(rows[0].keys()))
     return _emit(args, {"rows": rows}, lines)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. ENAMETOOLONG: a long one-line query is text, not a path
+        return False
 
 
 def _export(args) -> int:

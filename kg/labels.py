@@ -11,7 +11,19 @@ PRIOR_UNINFORMED = 0.5  # value for every region when a finding has no evidence 
 
 
 def ancestor_matrix(kg, ids, relation: str) -> np.ndarray:
-    """``M[a, i] = 1`` when ``ids[a]`` is ``ids[i]`` or one of its ``relation`` ancestors. Shape [N, N]."""
+    """``M[a, i] = 1`` when ``ids[a]`` is ``ids[i]`` or one of its ``relation`` ancestors. Shape [N, N].
+
+    Memoised per graph, id list and relation (loaders call this for every sample); read-only.
+    """
+    key = (tuple(ids), relation)
+    cache = kg.__dict__.setdefault("_ancestor_matrices", {})
+    if key not in cache:
+        cache[key] = _ancestor_matrix(kg, list(ids), relation)
+        cache[key].setflags(write=False)
+    return cache[key]
+
+
+def _ancestor_matrix(kg, ids: list[str], relation: str) -> np.ndarray:
     index = {nid: i for i, nid in enumerate(ids)}
     matrix = np.eye(len(ids), dtype=np.float32)
     for i, nid in enumerate(ids):

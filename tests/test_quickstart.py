@@ -29,3 +29,11 @@ def test_quickstart_refuses_foreign_non_empty_folder(tmp_path, capsys):
     assert main(["quickstart", "--out", str(tmp_path)]) == 2
     assert (tmp_path / "precious.txt").read_text() == "keep me"
     assert "not a quickstart folder" in capsys.readouterr().err
+
+
+def test_quickstart_out_that_is_a_file_exits_2(tmp_path, capsys):
+    target = tmp_path / "a_file"
+    target.write_text("keep me")
+    assert main(["quickstart", "--out", str(target)]) == 2
+    assert target.read_text() == "keep me"
+    assert "not a folder" in capsys.readouterr().err

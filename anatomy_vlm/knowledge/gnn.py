@@ -181,12 +181,7 @@ class KnowledgeEncoder(nn.Module):
 
 
 class DistMultDecoder(nn.Module):
-    """Link scorer ``s(h, r, t) = <z_h, w_r ⊙ z_t> + a_r · cos(x_h, x_t) + b_r``, one ``w_r, a_r, b_r`` per edge type.
-
-    The text term (cosine of the nodes' input text embeddings, weight ``a_r`` learned, 0 at
-    start) lets relations that text already predicts well (``is_a``, ``part_of``) keep that
-    signal while the GNN term adds what only the graph knows (``located_in`` evidence). It is
-    used when text features are passed, and skipped otherwise.
+    """Link scorer ``s(h, r, t) = <z_h, w_r ⊙ z_t> + b_r`` with one diagonal ``w_r`` per edge type.
 
     Args:
         edge_types: the ``(src, relation, dst)`` types it scores.
@@ -197,30 +192,19 @@ class DistMultDecoder(nn.Module):
     def __init__(self, *, edge_types, dim: int, init_scale: float = 5.0) -> None:
         super().__init__()
         self.edge_types = tuple(tuple(et) for et in edge_types)
-        keys = [_key(et) for et in self.edge_types]
-        self.weight = nn.ParameterDict({k: nn.Parameter(torch.full((dim,), init_scale)) for k in keys})
-        self.text_weight = nn.ParameterDict({k: nn.Parameter(torch.zeros(())) for k in keys})
-        self.bias = nn.ParameterDict({k: nn.Parameter(torch.zeros(())) for k in keys})
+        self.weight = nn.ParameterDict(
+            {_key(et): nn.Parameter(torch.full((dim,), init_scale)) for et in self.edge_types})
+        self.bias = nn.ParameterDict({_key(et): nn.Parameter(torch.zeros(())) for et in self.edge_types})
 
-    def forward(self, z_src: Tensor, z_dst: Tensor, edge_type: EdgeType, *,
-                text_src: Tensor | None = None, text_dst: Tensor | None = None) -> Tensor:
-        """Logits of edges ``src[i] -> dst[i]``: ``z`` ``[E, dim]``, optional ``text`` ``[E, D]`` → ``[E]``."""
+    def forward(self, z_src: Tensor, z_dst: Tensor, edge_type: EdgeType) -> Tensor:
+        """Logits of edges ``z_src[i] -> z_dst[i]``: ``[E, dim] × [E, dim] → [E]``."""
         key = _key(edge_type)
-        logits = (z_src * self.weight[key] * z_dst).sum(-1) + self.bias[key]
-        if text_src is not None and text_dst is not None:
-            cosine = (nn.functional.normalize(text_src, dim=-1) * nn.functional.normalize(text_dst, dim=-1)).sum(-1)
-            logits = logits + self.text_weight[key] * cosine
-        return logits
+        return (z_src * self.weight[key] * z_dst).sum(-1) + self.bias[key]
 
-    def score_all(self, z_src: Tensor, z_candidates: Tensor, edge_type: EdgeType, *,
-                  text_src: Tensor | None = None, text_candidates: Tensor | None = None) -> Tensor:
-        """Logits of every ``(src, candidate)`` pair: ``[Q, dim] × [C, dim]`` (+ text ``[Q, D] × [C, D]``) → ``[Q, C]``."""
+    def score_all(self, z_src: Tensor, z_candidates: Tensor, edge_type: EdgeType) -> Tensor:
+        """Logits of every ``(src, candidate)`` pair: ``[Q, dim] × [C, dim] → [Q, C]``."""
         key = _key(edge_type)
-        logits = (z_src * self.weight[key]) @ z_candidates.T + self.bias[key]
-        if text_src is not None and text_candidates is not None:
-            cosine = nn.functional.normalize(text_src, dim=-1) @ nn.functional.normalize(text_candidates, dim=-1).T
-            logits = logits + self.text_weight[key] * cosine
-        return logits
+        return (z_src * self.weight[key]) @ z_candidates.T + self.bias[key]
 
 
 def _key(edge_type: EdgeType) -> str:

@@ -140,6 +140,11 @@ class KnowledgeIndex:
     # ------------------------------------------------------------------ searching
 
     @property
+    def faiss_index(self):
+        """The FAISS index searches run on (the GPU copy when on GPU); rows, not ids."""
+        return self._search_index
+
+    @property
     def dim(self) -> int:
         return int(self.index.d)
 

@@ -167,11 +167,10 @@ def _link_loss(z: dict[str, Tensor], decoder: DistMultDecoder, supervision: dict
         n = pos.shape[1]
         neg_tail = torch.randint(graph[dst].num_nodes, (n,), generator=generator)
         neg_head = torch.randint(graph[src].num_nodes, (n,), generator=generator)
-        x_src, x_dst = graph[src].x, graph[dst].x
         logits = torch.cat([
-            decoder(z[src][pos[0]], z[dst][pos[1]], et, text_src=x_src[pos[0]], text_dst=x_dst[pos[1]]),
-            decoder(z[src][pos[0]], z[dst][neg_tail], et, text_src=x_src[pos[0]], text_dst=x_dst[neg_tail]),
-            decoder(z[src][neg_head], z[dst][pos[1]], et, text_src=x_src[neg_head], text_dst=x_dst[pos[1]]),
+            decoder(z[src][pos[0]], z[dst][pos[1]], et),
+            decoder(z[src][pos[0]], z[dst][neg_tail], et),
+            decoder(z[src][neg_head], z[dst][pos[1]], et),
         ])
         labels = torch.cat([torch.ones(n), torch.zeros(2 * n)])
         weights = torch.cat([torch.full((n,), 2.0), torch.ones(2 * n)])  # balance pos : neg
@@ -247,10 +246,9 @@ def _metrics(positive: Tensor, negative: Tensor, ranks: Tensor) -> dict[str, flo
 
 
 def gnn_scorer(encoder: KnowledgeEncoder, decoder: DistMultDecoder, graph: HeteroData) -> Scorer:
-    """Scorer from the encoder's embeddings of ``graph`` (the message graph) and the decoder (text term included)."""
-    z, x = encoder.embed(graph), graph.x_dict
-    return lambda et, heads: decoder.score_all(z[et[0]][heads], z[et[2]], et, text_src=x[et[0]][heads],
-                                               text_candidates=x[et[2]])
+    """Scorer from the encoder's embeddings of ``graph`` (the message graph) and the decoder."""
+    z = encoder.embed(graph)
+    return lambda et, heads: decoder.score_all(z[et[0]][heads], z[et[2]], et)
 
 
 def text_baseline_scorer(graph: HeteroData) -> Scorer:

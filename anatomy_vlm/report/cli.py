@@ -64,7 +64,12 @@ def _looks_like_path(source: str) -> bool:
         return False
     if source.lower().endswith((".txt", ".xml", ".rpt", ".text")):
         return True
-    return (os.sep in source or "/" in source) and " " not in source.strip() or Path(source).is_file()
+    if (os.sep in source or "/" in source) and " " not in source.strip():
+        return True
+    try:
+        return Path(source).is_file()
+    except OSError:  # e.g. ENAMETOOLONG: a long one-line report is text, not a path
+        return False
 
 
 def run_parse(args: argparse.Namespace) -> int:

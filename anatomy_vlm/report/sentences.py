@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Sentence", "split_sentences"]
+__all__ = ["Sentence", "split_sentences", "report_sections"]
 
 # Words that end with a period without ending a sentence (lower-cased, without the period).
 NEVER_FINAL = frozenset(
@@ -25,8 +25,16 @@ _HEADER = re.compile(
     r"history|technique|examination|exam|clinical history|reason for exam|recommendations?)"
     r"[ \t]*:[ \t]*"
 )
+# FINDINGS / IMPRESSION bodies: up to the next all-capitals header at a line start, or the end.
+_SECTION = re.compile(r"(?:FINDINGS|IMPRESSION):(.*?)(?=\n\s*[A-Z][A-Z /]+:|\Z)", re.S)
 _ENUM = re.compile(r"(?:(?<=^)|(?<=\s))\(?\d{1,2}[.)](?=\s+\S)")
 _BOUNDARY = re.compile(r"[.!?]+(?=\s|$|[A-Z][a-z])|\n[ \t]*\n|;(?=\s)")
+
+
+def report_sections(text: str) -> list[str]:
+    """FINDINGS and IMPRESSION section bodies in report order, whitespace collapsed; ``[]`` when
+    the report has neither header (MIMIC-CXR free-text layout, as the phantom writes it)."""
+    return [" ".join(body.split()) for body in _SECTION.findall(text)]
 
 
 @dataclass(frozen=True)

@@ -124,14 +124,14 @@ def iter_studies(path: Path | str | None = None, *, labelled_only: bool = True) 
 
 
 def _study(sid: str, row: dict, image_ids: tuple[str, ...]) -> PadChestStudy:
-    sents, flat = _sentences(row.get("LabelsLocalizationsBySentence") or "")
+    sents, flat = sentence_terms(row.get("LabelsLocalizationsBySentence") or "")
     return PadChestStudy(
         study_id=sid,
         report_id=row.get("ReportID", ""),
         patient_id=row.get("PatientID", ""),
         method=_METHODS.get(row.get("MethodLabel", ""), MODEL),
-        labels=_terms(row.get("Labels") or ""),
-        localizations=_terms(row.get("Localizations") or ""),
+        labels=list_terms(row.get("Labels") or ""),
+        localizations=list_terms(row.get("Localizations") or ""),
         sentences=sents,
         flat=flat,
         label_cuis=parse_cuis(row.get("labelCUIS")),
@@ -144,12 +144,18 @@ def _study(sid: str, row: dict, image_ids: tuple[str, ...]) -> PadChestStudy:
 
 # Cells repeat a lot across 110k studies ("['normal']"): parse each distinct cell once.
 @lru_cache(maxsize=1 << 16)
-def _terms(cell: str) -> tuple[str, ...]:
+def list_terms(cell: str) -> tuple[str, ...]:
+    """Distinct strings of a flat list cell (``Labels``, ``Localizations``), in order; ValueError if malformed."""
     return tuple(dict.fromkeys(t for t in parse_list(cell) if isinstance(t, str)))
 
 
 @lru_cache(maxsize=1 << 16)
-def _sentences(cell: str) -> tuple[tuple[tuple[str, ...], ...], bool]:
+def sentence_terms(cell: str) -> tuple[tuple[tuple[str, ...], ...], bool]:
+    """``(sentences, flat)`` of a ``LabelsLocalizationsBySentence`` cell; ValueError if malformed.
+
+    Physician studies give one term tuple per report sentence (``flat`` False); model-labelled
+    studies give one flat list, returned as a single pseudo-sentence (``flat`` True).
+    """
     sentences = parse_list(cell)
     if any(isinstance(s, list) for s in sentences):
         return tuple(tuple(t for t in s if isinstance(t, str)) for s in sentences if isinstance(s, list)), False

@@ -121,3 +121,26 @@ def test_phantom_hflip_and_dataloader(phantom):
     batch = next(iter(loader))
     assert batch.images.shape == (5, 1, 128, 128) and batch.boxes.shape == (5, len(regions), 4)
     assert batch.region_set.hash == sample.region_set.hash
+
+
+def test_loader_applies_the_one_propagation_rule(phantom):
+    """Positive at a region ⇒ positive at its part_of ancestors in the set; positive finding ⇒
+    its is_a ancestors in the set (kg.propagate_labels), for every sample the loader returns."""
+    from kg import AnatomyKG
+
+    kg = AnatomyKG.load()
+    root, _ = phantom
+    dataset = open_dataset("phantom", root, region_set="cig29", finding_set="core")
+    regions, findings = list(dataset.region_set.ids), list(dataset.finding_set.ids)
+    checked = 0
+    for sample in (dataset[i] for i in range(len(dataset))):
+        labels = sample.region_labels.numpy()
+        for r, f in zip(*(labels == 1).nonzero(), strict=True):
+            for ancestor in kg.ancestors(regions[r], "part_of"):
+                if ancestor in regions:
+                    assert labels[regions.index(ancestor), f] == 1, (regions[r], ancestor)
+                    checked += 1
+            for parent in kg.ancestors(findings[f], "is_a"):
+                if parent in findings:
+                    assert labels[r, findings.index(parent)] == 1, (findings[f], parent)
+    assert checked > 0  # the phantom has zone-level positives whose lung must be positive

@@ -159,6 +159,14 @@ def test_bad_values_exit_2(tmp_path, extra, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_out_below_a_file_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep me")
+    assert _generate(blocker / "ds", n=2) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert blocker.read_text() == "keep me"
+
+
 def test_refuses_foreign_folder_and_replaces_own(tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()

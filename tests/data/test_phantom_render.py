@@ -150,3 +150,76 @@ def test_sizes(size):
     film = _film(1, size=size)
     assert film.image.shape == (size, size)
     assert 0.5 < film.measurements["lung_height_frac"] < 0.7
+
+
+def _thumb(image: np.ndarray) -> np.ndarray:
+    """16×16 block means (the shortcut a thumbnail model sees)."""
+    s = image.shape[0] // 16
+    return image.astype(float).reshape(16, s, 16, s).mean(axis=(1, 3))
+
+
+def _pair(finding: str, sev: float, clean: str, *, seed: int = 21, size: int = 256, **kw):
+    spec = LesionSpec(finding=finding, severity=sev, side=kw.pop("side", "right"), **kw)
+    p = sample_patient(np.random.default_rng(seed))
+    a = render(p, [spec], size=size, domain=clean, rng=np.random.default_rng(1))
+    b = render(p, [], size=size, domain=clean, rng=np.random.default_rng(1))
+    return a, b
+
+
+def test_subtle_pneumothorax_is_a_thin_apical_rim_with_a_pleural_line(clean):
+    a, b = _pair("pneumothorax", 0.1, clean)
+    lung = a.masks["right_lung"].sum()
+    mask = a.lesions[0].mask
+    assert 0 < mask.sum() < 0.02 * lung  # a rim, not a hemithorax band
+    assert a.lesions[0].params["depth_cm"] <= 0.5
+    assert np.nonzero(mask.any(axis=1))[0].max() < a.measurements["zone_mid_lower"]  # apical / upper
+    assert np.abs(_thumb(a.image) - _thumb(b.image)).max() <= 3.0  # invisible at 16×16
+    assert (a.image.astype(int) - b.image).max() >= 8  # but the white visceral pleural line is there
+    big, big0 = _pair("pneumothorax", 0.95, clean)
+    assert big.lesions[0].mask.sum() > 10 * mask.sum() and big.lesions[0].params["depth_cm"] >= 3.0
+    assert np.abs(_thumb(big.image) - _thumb(big0.image)).max() > 10
+
+
+def test_small_effusion_only_blunts_the_angle_tip(clean):
+    a, b = _pair("pleural_effusion", 0.25, clean)
+    cm = a.measurements["px_per_cm"]
+    x1, y1, x2, y2 = a.lesions[0].box
+    assert a.lesions[0].params["blunting_only"] and (y2 - y1) <= 1.0 * cm and (x2 - x1) <= 2.0 * cm
+    assert np.abs(_thumb(a.image) - _thumb(b.image)).max() <= 4.0
+    big, big0 = _pair("pleural_effusion", 0.9, clean)
+    assert big.lesions[0].mask.sum() > 20 * a.lesions[0].mask.sum()
+    assert np.abs(_thumb(big.image) - _thumb(big0.image)).max() > 40
+
+
+@pytest.mark.parametrize("finding", ["rib_fracture", "clavicle_fracture"])
+@pytest.mark.parametrize("healing", [False, True])
+def test_fracture_signal_rises_with_severity(finding, healing, clean):
+    """Hairline (subtle) → gap, step-off, extrapleural hematoma / overriding fragments (obvious);
+    a healing fracture's callus grows with severity."""
+    signal = []
+    for sev in (0.1, 0.5, 0.95):
+        a, b = _pair(finding, sev, clean, seed=5, params={"healing": healing})
+        diff = np.abs(a.image.astype(float) - b.image)
+        signal.append(diff.sum())
+        assert a.lesions[0].params["healing"] is healing
+        assert a.lesions[0].params["displaced"] is (sev >= 0.5)
+    assert signal[0] < signal[1] < signal[2], signal
+    assert signal[2] > 4 * signal[0], signal
+
+
+def test_rib_fracture_lands_in_the_requested_zone(clean):
+    for zone in ("right_upper_lung_zone", "right_mid_lung_zone", "right_lower_lung_zone"):
+        a, _ = _pair("rib_fracture", 0.5, clean, region=zone)
+        mask = a.lesions[0].mask
+        ys, xs = np.nonzero(mask)
+        cy, cx = int(ys.mean()), int(xs.mean())
+        assert a.region_masks[zone][cy, cx], zone
+
+
+def test_atelectasis_detectability_is_monotone(clean):
+    """Plate-like bands (subtle/moderate) → dense lobar collapse (obvious): more signal each step."""
+    signal = []
+    for sev in (0.15, 0.45, 0.9):
+        a, b = _pair("atelectasis", sev, clean, seed=3)
+        signal.append(np.abs(a.image.astype(float) - b.image)[a.lesions[0].mask].sum())
+    assert signal[0] < signal[1] < signal[2], signal

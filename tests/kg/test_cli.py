@@ -83,6 +83,12 @@ def test_sparql_query_and_file(real_kg, capsys, tmp_path):
     assert len(rows) == 3 and all(isinstance(r["n"], int) for r in rows)
 
 
+def test_sparql_long_one_line_query_is_text(real_kg, capsys):
+    query = "SELECT ?part WHERE { ?part avlm:part_of avlm:left_lung } " + "#" * 300  # longer than a file name
+    rows = run_json(capsys, "sparql", query)["rows"]
+    assert {"part": "avlm:left_lower_lung_zone"} in rows
+
+
 def test_export_all_formats(mini_kg, mini_corpora, capsys, tmp_path):
     # the tiny ontology keeps this fast; the real graph's exports are the same code
     with environ(ANATOMY_VLM_ONTOLOGY=str(MINI), ANATOMY_VLM_XRV_DATA=str(mini_corpora)):

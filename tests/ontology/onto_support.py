@@ -14,18 +14,14 @@ from pathlib import Path
 import rdflib
 from rdflib.namespace import OWL, RDF, RDFS, SKOS
 
+from kg.ontology import NS, RELATIONS, TOP_CLASSES
+
 ONTOLOGY_DIR = Path(__file__).resolve().parents[2] / "ontology"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-NS = "https://w3id.org/anatomy-vlm/ontology#"
 AVLM = rdflib.Namespace(NS)
-TOP_TYPES = {
-    "AnatomicalEntity": "anatomy",
-    "Finding": "finding",
-    "Disease": "disease",
-    "SupportDevice": "device",
-    "Qualifier": "qualifier",
-}
-RELATIONS = ("part_of", "has_finding_site", "may_indicate", "lateral_counterpart", "overlaps", "adjacent_to")
+TOP_TYPES = TOP_CLASSES
+__all__ = ["AVLM", "FIXTURES", "NS", "ONTOLOGY_DIR", "RELATIONS", "TOP_TYPES", "VOCABULARIES",
+           "OntNode", "load_nodes", "read_crosswalk", "read_tsv"]
 VOCABULARIES = (
     "chexpert", "chestxray14", "vindr", "rsna", "siim", "padchest_labels",
     "padchest_localizations", "openi_mesh", "chest_imagenome",

@@ -33,6 +33,13 @@ def test_missing_file_exits_2_with_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "not found" in err
 
 
+def test_long_one_line_report_is_text_not_a_path(capsys):
+    text = " ".join(["Small left pleural effusion."] * 20)  # longer than a file name may be
+    assert main(["report", "parse", text, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows and all(row["finding"]["id"] == "pleural_effusion" for row in rows)
+
+
 def test_binary_file_exits_2(tmp_path, capsys):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"\xff\xfe\x00\x81")

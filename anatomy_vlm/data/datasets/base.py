@@ -25,14 +25,10 @@ default) keeps PA and AP films.
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
 import logging
-import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from anatomy_vlm.data.datasets.tables import find_table, first_file, read_csv_rows
 from anatomy_vlm.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -56,6 +53,9 @@ __all__ = [
     "normalise_split",
     "is_frontal",
     "read_csv_rows",
+    "find_table",
+    "first_file",
+    "box_targets",
     "resolve_set",
     "VERIFY_AUTO_MAX",
 ]
@@ -100,54 +100,24 @@ def resolve_set(kind: str, value: str | NamedSet) -> NamedSet:
     return region_set(value) if kind == "region" else finding_set(value)
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    """Plain, gzip (by magic bytes, whatever the suffix) or zip (first .csv inside)."""
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    if magic == b"PK":
-        archive = zipfile.ZipFile(path)
-        names = [n for n in archive.namelist() if n.endswith(".csv")]
-        if not names:
-            raise DataError(f"{path.name}: zip holds no .csv")
-        return io.TextIOWrapper(archive.open(names[0]), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+def box_targets(
+    mapper: Any, boxes: Iterable[tuple[str, float, float, float, float]], height: int, width: int
+) -> dict[str, torch.Tensor]:
+    """``finding_boxes`` ``[N, 4]`` and ``finding_box_labels`` ``[N]`` from labelled boxes.
 
-
-def read_csv_rows(
-    path: Path, report: LoadReport, *, required: Sequence[str] = (), delimiter: str = ","
-) -> Iterator[dict[str, str]]:
-    """Rows of a CSV (plain, .gz or .zip) as dicts with stripped header names.
-
-    A row with too few or too many fields, or an empty required field, counts as
-    ``malformed row`` (skipped, or DataError under the strict policy).
+    ``boxes``: ``(source label, x1, y1, x2, y2)`` in pixels of the returned image; each box is
+    clipped to the image and repeated once per finding-set column ``mapper.box_columns(label)``.
     """
-    if not path.is_file():
-        raise DataError(f"missing file: {path.name}")
-    try:
-        with _open_text(path) as handle:
-            reader = csv.reader(handle, delimiter=delimiter)
-            header = [h.strip() for h in next(reader, [])]
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise DataError(f"{path.name}: missing column(s) {', '.join(missing)}")
-            width = len(header)
-            # trailing unnamed header columns (NIH BBox_List's ",,,") may be absent in rows
-            named = max((i + 1 for i, h in enumerate(header) if h), default=0)
-            for line, fields in enumerate(reader, start=2):
-                if not fields:
-                    continue
-                extra = fields[width:]
-                row = dict(zip(header, fields[:width], strict=False))
-                if len(fields) < named or any(x.strip() for x in extra) or any(
-                    not row.get(c, "").strip() for c in required
-                ):
-                    report.skip("malformed row", f"{path.name}:{line}")
-                    continue
-                yield row
-    except (UnicodeDecodeError, csv.Error, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path.name}: unreadable CSV ({type(err).__name__})") from None
+    found_boxes, found_labels = [], []
+    for label, *coords in boxes:
+        box = np.clip(np.asarray(coords, dtype=np.float64), 0, [width, height, width, height])
+        for column in mapper.box_columns(label):
+            found_boxes.append(box)
+            found_labels.append(column)
+    return {
+        "finding_boxes": torch.tensor(np.array(found_boxes).reshape(-1, 4), dtype=torch.float32),
+        "finding_box_labels": torch.tensor(found_labels, dtype=torch.long),
+    }
 
 
 @dataclass
@@ -350,6 +320,7 @@ class CXRDataset(torch.utils.data.Dataset):
 
         targets = self.empty_targets(*image.shape[-2:])
         targets.update(fields)
+        self._propagate(targets)
         return CXRSample(
             image=torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None],
             image_id=record.image_id,
@@ -362,6 +333,22 @@ class CXRDataset(torch.utils.data.Dataset):
             split=record.split,
             **targets,
         )
+
+    def _propagate(self, targets: dict[str, torch.Tensor]) -> None:
+        """Apply the project's one label-propagation rule (:func:`kg.labels.propagate_labels`):
+        a positive at a region is positive at its ``part_of`` ancestors in the region set, a
+        positive finding makes its ``is_a`` ancestors in the finding set positive. Skipped when
+        the loader runs without the KG (``hierarchy=None`` or a custom callable)."""
+        if self.hierarchy != "kg":
+            return
+        from kg import AnatomyKG
+
+        kg = AnatomyKG.load()
+        regions, findings = self.region_set.ids, self.finding_set.ids
+        targets["region_labels"] = torch.from_numpy(
+            kg.propagate_labels(targets["region_labels"].numpy(), regions, findings))
+        targets["image_labels"] = torch.from_numpy(
+            kg.propagate_labels(targets["image_labels"].numpy(), None, findings))
 
     def ground(self, text: str):
         """Report text -> grounded sentences on this dataset's sets (see :mod:`.grounding`)."""

@@ -29,27 +29,26 @@ Targets per image:
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, normalise_split, read_csv_rows
+from anatomy_vlm.data.datasets.base import (
+    CXRDataset,
+    ImageRecord,
+    find_table,
+    normalise_split,
+    read_csv_rows,
+)
 from anatomy_vlm.data.datasets.chexpert import chexpert_values
 from anatomy_vlm.data.datasets.imagenome import parse_scene_graph, read_scene_graph
 from anatomy_vlm.data.types import CXRSample, GroundedSentence
 from anatomy_vlm.errors import ConfigError, DataError
+from anatomy_vlm.report.sentences import report_sections
 
-__all__ = ["MimicImaGenome", "Phantom", "find_table"]
-
-def find_table(folder: Path, stem: str) -> Path | None:
-    """``folder/stem.csv.gz`` or ``folder/stem.csv``, whichever exists."""
-    for suffix in (".csv.gz", ".csv"):
-        if (folder / f"{stem}{suffix}").is_file():
-            return folder / f"{stem}{suffix}"
-    return None
+__all__ = ["MimicImaGenome", "Phantom", "find_table"]  # find_table: re-exported from .tables
 
 
 def study_folder(subject_id: str, study_id: str) -> Path:
@@ -219,8 +218,8 @@ class MimicImaGenome(CXRDataset):
         if not path.is_file():
             return []
         text = path.read_text(encoding="utf-8", errors="replace")
-        sections = re.findall(r"(?:FINDINGS|IMPRESSION):(.*?)(?=\n\s*[A-Z][A-Z /]+:|\Z)", text, re.S)
-        return self.ground(" ".join(" ".join(sections or [text]).split()))
+        sections = report_sections(text)
+        return self.ground(" ".join(s for s in sections if s) if sections else " ".join(text.split()))
 
     def _masks(self, dicom_id: str, shape: tuple[int, int]) -> dict[str, torch.Tensor]:
         folder = self.root / "masks" / dicom_id

@@ -22,8 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
-from anatomy_vlm.data.datasets.mimic import find_table
+from anatomy_vlm.data.datasets.base import (
+    CXRDataset,
+    ImageRecord,
+    box_targets,
+    find_table,
+    hash_split,
+    read_csv_rows,
+)
 from anatomy_vlm.data.types import CXRSample
 from anatomy_vlm.errors import DataError
 
@@ -114,18 +120,12 @@ class ChestXray14(CXRDataset):
         mapper = self.mapper("chestxray14")
         labels, uncertain = mapper.map(record.extra["labels"])
         height, width = image.shape
-        scale = np.array([width / FRAME, height / FRAME, width / FRAME, height / FRAME])
-        found_boxes, found_labels = [], []
-        for label, x, y, w, h in record.extra["boxes"]:
-            for column in mapper.box_columns(label):
-                box = np.array([x, y, x + w, y + h]) * scale
-                found_boxes.append(np.clip(box, 0, [width, height, width, height]))
-                found_labels.append(column)
+        sx, sy = width / FRAME, height / FRAME
+        boxes = [(label, x * sx, y * sy, (x + w) * sx, (y + h) * sy) for label, x, y, w, h in record.extra["boxes"]]
         return self.make_sample(
             record,
             image,
             image_labels=torch.from_numpy(labels),
             image_uncertain=torch.from_numpy(uncertain),
-            finding_boxes=torch.tensor(np.array(found_boxes).reshape(-1, 4), dtype=torch.float32),
-            finding_box_labels=torch.tensor(found_labels, dtype=torch.long),
+            **box_targets(mapper, boxes, height, width),
         )

@@ -25,8 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
-from anatomy_vlm.data.datasets.mimic import find_table
+from anatomy_vlm.data.datasets.base import (
+    CXRDataset,
+    ImageRecord,
+    find_table,
+    hash_split,
+    read_csv_rows,
+)
 from anatomy_vlm.data.types import CXRSample
 from anatomy_vlm.errors import DataError
 

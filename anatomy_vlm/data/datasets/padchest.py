@@ -30,10 +30,11 @@ import torch
 from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
 from anatomy_vlm.data.types import CXRSample, GroundedSentence
 from anatomy_vlm.errors import DataError
+from kg.sources import PADCHEST_CSV
 
 __all__ = ["PadChest"]
 
-CSV_NAME = "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz"
+CSV_NAME = PADCHEST_CSV
 
 
 class PadChest(CXRDataset):
@@ -51,15 +52,14 @@ class PadChest(CXRDataset):
                             self.root / image_id])
 
     def _study(self, row: dict[str, str]) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
-        """(labels, sentences) of a row, parsed by kg's PadChest reader (ValueError if bad)."""
-        from kg.sources.padchest import parse_list
+        """(labels, sentences) of a row, parsed by kg's PadChest reader (ValueError if bad).
 
-        labels = tuple(dict.fromkeys(t for t in parse_list(row.get("Labels")) if isinstance(t, str)))
-        raw = parse_list(row.get("LabelsLocalizationsBySentence"))
-        if any(isinstance(s, list) for s in raw):
-            sentences = tuple(tuple(t for t in s if isinstance(t, str)) for s in raw if isinstance(s, list))
-        else:  # model-labelled studies: one flat list, sentence boundaries lost
-            sentences = (tuple(t for t in raw if isinstance(t, str)),) if raw else ()
+        Model-labelled studies give one flat pseudo-sentence (sentence boundaries lost).
+        """
+        from kg.sources.padchest import list_terms, sentence_terms
+
+        labels = list_terms(row.get("Labels") or "")
+        sentences, _flat = sentence_terms(row.get("LabelsLocalizationsBySentence") or "")
         return labels, sentences
 
     def _index(self) -> Iterator[ImageRecord]:
@@ -104,13 +104,12 @@ class PadChest(CXRDataset):
             findings = [t for t in terms if not t.startswith("loc ")]
             locs = tuple(t for t in terms if t.startswith("loc "))
             regions = self.locator().regions("padchest_localizations", locs) if locs else []
-            positive = [self.finding_set.ids[c] for f in findings for c in mapper.positives(f)]
+            columns = [c for f in findings for c in mapper.positives(f)]
             for rid in regions:
-                for fid in positive:
-                    region_labels[rows[rid], self.finding_set.ids.index(fid)] = 1.0
+                region_labels[rows[rid], columns] = 1.0
             sentences.append(GroundedSentence(
                 text=", ".join(terms), region_ids=tuple(regions),
-                finding_ids=tuple(dict.fromkeys(positive)),
+                finding_ids=tuple(dict.fromkeys(self.finding_set.ids[c] for c in columns)),
             ))
         return self.make_sample(
             record, image,

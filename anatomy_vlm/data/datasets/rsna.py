@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
+from anatomy_vlm.data.datasets.base import (
+    CXRDataset,
+    ImageRecord,
+    box_targets,
+    first_file,
+    hash_split,
+    read_csv_rows,
+)
 from anatomy_vlm.data.types import CXRSample
 from anatomy_vlm.errors import DataError
 
@@ -46,7 +53,7 @@ class RSNAPneumonia(CXRDataset):
         super().__init__(root, **kwargs)
 
     def _views(self) -> dict[str, str]:
-        path = next((self.root / n for n in _HEADER_FILES if (self.root / n).is_file()), None)
+        path = first_file(self.root, _HEADER_FILES)
         if path is None:
             return {}
         views = {}
@@ -55,7 +62,7 @@ class RSNAPneumonia(CXRDataset):
         return views
 
     def _index(self) -> Iterator[ImageRecord]:
-        path = next((self.root / n for n in _LABEL_FILES if (self.root / n).is_file()), None)
+        path = first_file(self.root, _LABEL_FILES)
         if path is None:
             raise DataError("rsna: stage_2_train_labels.csv not found")
         targets: dict[str, float] = {}
@@ -93,19 +100,12 @@ class RSNAPneumonia(CXRDataset):
         mapper = self.mapper("rsna")
         labels, uncertain = mapper.map({LABEL: record.extra["target"]})
         height, width = image.shape
-        scale = np.array([width, height, width, height]) / FRAME
-        columns = mapper.box_columns(LABEL)
-        found_boxes, found_labels = [], []
-        for x, y, w, h in record.extra["boxes"]:
-            box = np.clip(np.array([x, y, x + w, y + h]) * scale, 0, [width, height, width, height])
-            for column in columns:
-                found_boxes.append(box)
-                found_labels.append(column)
+        sx, sy = width / FRAME, height / FRAME
+        boxes = [(LABEL, x * sx, y * sy, (x + w) * sx, (y + h) * sy) for x, y, w, h in record.extra["boxes"]]
         return self.make_sample(
             record,
             image,
             image_labels=torch.from_numpy(labels),
             image_uncertain=torch.from_numpy(uncertain),
-            finding_boxes=torch.tensor(np.array(found_boxes).reshape(-1, 4), dtype=torch.float32),
-            finding_box_labels=torch.tensor(found_labels, dtype=torch.long),
+            **box_targets(mapper, boxes, height, width),
         )

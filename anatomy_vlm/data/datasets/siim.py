@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
+from anatomy_vlm.data.datasets.base import (
+    CXRDataset,
+    ImageRecord,
+    first_file,
+    hash_split,
+    read_csv_rows,
+)
 from anatomy_vlm.data.types import CXRSample
 from anatomy_vlm.errors import DataError
 
@@ -79,7 +85,7 @@ class SIIMPneumothorax(CXRDataset):
         return {p.stem: p for p in self.root.rglob("*.dcm")}
 
     def _index(self) -> Iterator[ImageRecord]:
-        path = next((self.root / n for n in _RLE_FILES if (self.root / n).is_file()), None)
+        path = first_file(self.root, _RLE_FILES)
         if path is None:
             raise DataError("siim: train-rle.csv not found")
         runs: dict[str, list[str]] = {}

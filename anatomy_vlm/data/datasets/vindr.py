@@ -30,8 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
-from anatomy_vlm.data.datasets.mimic import find_table
+from anatomy_vlm.data.datasets.base import (
+    CXRDataset,
+    ImageRecord,
+    box_targets,
+    find_table,
+    hash_split,
+    read_csv_rows,
+)
 from anatomy_vlm.data.types import CXRSample
 from anatomy_vlm.errors import DataError
 
@@ -127,7 +133,7 @@ class VinDrCXR(CXRDataset):
         return {img: {c: fuse_votes(v, readers[img]) for c, v in labels.items()}
                 for img, labels in votes.items()}
 
-    def _layout(self) -> list[tuple[str, Path, Path | None, Path]]:
+    def _tables(self) -> list[tuple[str, Path, Path | None, Path]]:
         """[(official split, boxes csv, labels csv or None, image folder)]."""
         ann = self.root / "annotations"
         if (ann / "annotations_train.csv").is_file():
@@ -141,7 +147,7 @@ class VinDrCXR(CXRDataset):
         return [("kaggle", kaggle, None, self.root / "train")]
 
     def _index(self) -> Iterator[ImageRecord]:
-        for official, box_csv, label_csv, folder in self._layout():
+        for official, box_csv, label_csv, folder in self._tables():
             readers, boxes = self._read_boxes(box_csv)
             labels = self._read_labels(label_csv) if label_csv else {}
             for image in sorted(readers):
@@ -166,18 +172,14 @@ class VinDrCXR(CXRDataset):
         fused = record.extra["labels"]
         values = {c: (-1.0 if unc else v) for c, (v, unc) in fused.items()}
         labels, uncertain = mapper.map(values)
-        height, width = image.shape
-        found_boxes, found_labels = [], []
-        for label, boxes in sorted(record.extra["boxes"].items()):
-            columns = mapper.box_columns(label)
-            for box in fuse_boxes(boxes, iou_threshold=self.iou_threshold, min_votes=self.min_box_votes):
-                for column in columns:
-                    found_boxes.append(np.clip(box, 0, [width, height, width, height]))
-                    found_labels.append(column)
+        fused_boxes = [
+            (label, *box)
+            for label, boxes in sorted(record.extra["boxes"].items())
+            for box in fuse_boxes(boxes, iou_threshold=self.iou_threshold, min_votes=self.min_box_votes)
+        ]
         return self.make_sample(
             record, image,
             image_labels=torch.from_numpy(labels),
             image_uncertain=torch.from_numpy(uncertain),
-            finding_boxes=torch.tensor(np.array(found_boxes).reshape(-1, 4), dtype=torch.float32),
-            finding_box_labels=torch.tensor(found_labels, dtype=torch.long),
+            **box_targets(mapper, fused_boxes, *image.shape),
         )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from anatomy_vlm.data.phantom import writer
 
-__all__ = ["write_dataset_files"]
+__all__ = ["write_dataset_files", "finding_counts"]
 
 _PROCEDURE = {"PA": "CHEST (PA AND LAT)", "AP": "CHEST (PORTABLE AP)"}
 _VIEW_MEANING = {"PA": "postero-anterior", "AP": "antero-posterior"}
@@ -42,6 +42,15 @@ def write_dataset_files(root: Path, config, records: list[dict], *, priors, maps
     (root / "DATA_CARD.md").write_text(_data_card(config, records, priors.source, maps.source), encoding="utf-8")
 
 
+def finding_counts(records: list[dict]) -> dict[str, int]:
+    """Images per rendered finding id (from each record's truth), sorted by id."""
+    counts: dict[str, int] = {}
+    for record in records:
+        for finding in record["truth"]["findings"]:
+            counts[finding["finding"]] = counts.get(finding["finding"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _metadata_row(record: dict) -> tuple:
     ids, view, index = record["ids"], record["view"], record["index"]
     # shifted dates as MIMIC ships them: a fixed future epoch plus the study index
@@ -57,15 +66,10 @@ def _metadata_row(record: dict) -> tuple:
 def _data_card(config, records: list[dict], prior_source: str, label_source: str) -> str:
     from anatomy_vlm.data.phantom.generate import CARD_MARKER
 
-    counts: dict[str, int] = {}
-    normal = 0
-    for r in records:
-        findings = r["truth"]["findings"]
-        normal += not findings
-        for f in findings:
-            counts[f["finding"]] = counts.get(f["finding"], 0) + 1
+    counts = finding_counts(records)
+    normal = sum(not r["truth"]["findings"] for r in records)
     splits = {s: sum(r["split"] == s for r in records) for s in ("train", "validate", "test")}
-    table = "\n".join(f"| {k} | {v} |" for k, v in sorted(counts.items()))
+    table = "\n".join(f"| {k} | {v} |" for k, v in counts.items())
     return f"""# Data card — {CARD_MARKER}
 
 **Synthetic. Not for clinical use.** Every image is a procedural phantom, not a patient; no

@@ -125,6 +125,8 @@ _STATE: dict = {}
 
 def generate(config: PhantomConfig) -> PhantomResult:
     """Write a phantom dataset to ``config.out`` (see module docstring for the output policy)."""
+    from anatomy_vlm.data.phantom.dataset_files import finding_counts, write_dataset_files
+
     config.validate()
     out = Path(config.out).expanduser().resolve()
     _check_target(out)
@@ -141,8 +143,6 @@ def generate(config: PhantomConfig) -> PhantomResult:
             (tmp / sub).mkdir(parents=True)
         _STATE.update(config=config, priors=priors, maps=maps, root=tmp)
         records = _run_jobs(jobs, workers)
-        from anatomy_vlm.data.phantom.dataset_files import write_dataset_files
-
         write_dataset_files(tmp, config, records, priors=priors, maps=maps)
         _publish(tmp, out)
     except BaseException:
@@ -151,15 +151,11 @@ def generate(config: PhantomConfig) -> PhantomResult:
     finally:
         _STATE.clear()
     seconds = time.perf_counter() - start
-    counts: dict[str, int] = {}
-    for record in records:
-        for finding in record["truth"]["findings"]:
-            counts[finding["finding"]] = counts.get(finding["finding"], 0) + 1
     return PhantomResult(
         out=str(out), n=config.n, size=config.size, domain=config.domain, seed=config.seed,
         workers=workers, seconds=seconds,
         splits={s: sum(j.split == s for j in jobs) for s in SPLITS},
-        findings=dict(sorted(counts.items())), prior_source=priors.source, label_source=maps.source,
+        findings=finding_counts(records), prior_source=priors.source, label_source=maps.source,
     )
 
 
@@ -204,6 +200,9 @@ def _set_state(state: dict) -> None:
 def _check_target(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
+    existing = next((p for p in out.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is not a folder")
     if out.is_dir() and any(out.iterdir()) and not is_phantom_output(out):
         raise ConfigError(f"--out {out} is a non-empty folder that is not a phantom dataset; refusing to write into it")
 

@@ -7,7 +7,6 @@ rendering and report wording, so changing the report templates never moves a pix
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -22,10 +21,10 @@ from anatomy_vlm.data.phantom.sampler import (
     view_for_domain,
 )
 from anatomy_vlm.data.region_truth import default_regions, region_hierarchy, region_truth
+from anatomy_vlm.report.sentences import report_sections
 
 __all__ = ["make_image", "parse_mentions", "report_body"]
 
-_SECTION = re.compile(r"^\s*(FINDINGS|IMPRESSION):\s*$", re.MULTILINE)
 
 
 def make_image(job) -> dict:
@@ -116,10 +115,10 @@ def _write_files(root, ids, image, report, film, truth_json) -> None:
 
 
 def report_body(report: str) -> str:
-    """FINDINGS and IMPRESSION text of a report (what the labels are derived from)."""
-    parts = _SECTION.split(report)
-    body = [parts[i + 1] for i in range(1, len(parts) - 1, 2)]
-    return "\n".join(" ".join(b.split()) for b in body) if body else report
+    """FINDINGS and IMPRESSION text of a report (what the labels are derived from; the same
+    sections the MIMIC loader grounds)."""
+    body = report_sections(report)
+    return "\n".join(body) if body else report
 
 
 def parse_mentions(text: str) -> list[writer.Mention]:
@@ -141,17 +140,12 @@ def parse_mentions(text: str) -> list[writer.Mention]:
 def _parse_sentence(sentence: str) -> tuple[writer.Mention, ...]:
     from anatomy_vlm.report import parse_report
 
-    out = []
-    for m in parse_report(sentence):
-        finding = _node_id(_get(m, "finding"))
-        if finding is None:
-            continue
-        regions = tuple(r for r in (_node_id(x) for x in (_get(m, "regions") or ())) if r)
-        sides = tuple(_get(m, "sides") or ())
-        out.append(writer.Mention(sentence=str(_get(m, "sentence")), finding=finding,
-                                  regions=imagenome_regions(finding, regions, sides),
-                                  negated=bool(_get(m, "negated")), uncertain=bool(_get(m, "uncertain"))))
-    return tuple(out)
+    return tuple(
+        writer.Mention(sentence=m.sentence, finding=m.finding,
+                       regions=imagenome_regions(m.finding, tuple(m.regions), tuple(m.sides)),
+                       negated=m.negated, uncertain=m.uncertain)
+        for m in parse_report(sentence)
+    )
 
 
 def imagenome_regions(finding: str, regions: tuple[str, ...], sides: tuple[str, ...]) -> tuple[str, ...]:
@@ -195,14 +189,6 @@ def _nearest_named_ancestor(region: str) -> str | None:
         return None
     names = _imagenome_names()
     return next((a for a in ancestors if a in names), None)
-
-
-def _node_id(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return value.get("id")
-    return getattr(value, "id", None)
 
 
 def _get(obj: Any, name: str) -> Any:

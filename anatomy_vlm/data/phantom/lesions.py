@@ -74,7 +74,7 @@ def adjust_patient(p: Patient, specs: Sequence[LesionSpec]) -> Patient:
             p = p.with_(ctr=max(p.ctr, base + 0.16 * sev))
         elif spec.finding == "atelectasis" and sev >= 0.55:
             side = _sides(spec)[0]
-            lift = (0.8 + 1.6 * sev) * CM
+            lift = (0.6 + 1.2 * sev) * CM
             raise_dome = list(p.extras.get("raise_dome", (0.0, 0.0)))
             raise_dome[side] += lift
             hil = list(p.hilum_t)
@@ -190,7 +190,10 @@ def _effusion(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[n
         _fill(cv, np.clip(fluid, 0, 1) * (0.8 + 0.2 * sev))
         if big > 0:  # subpulmonic fluid under the dome
             cv.att += (0.06 * min(big / 0.3, 1.0)) * fluid * F.ramp(rows - dome_y, 1.0 * cm) * F.ramp(cv.lung_d[side] + 1.5 * cm, 1.0 * cm)
-        mask |= (fluid > 0.5) & cv.lungs[side]
+        here = (fluid > 0.5) & cv.lungs[side]
+        if not here.any():  # a trace at a small film size: keep at least the angle's tip
+            here = (fluid > 0.05) & cv.lungs[side]
+        mask |= here
     return mask, {"meniscus": bool(sev > 0.3), "blunting_only": bool(sev <= 0.3)}
 
 
@@ -211,6 +214,8 @@ def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tup
     reach = height * (0.22 + 0.7 * sev)  # apical first, down the lateral wall as it grows
     depth = depth_cm * cm * np.clip(1.15 - (rows - top) / reach, 0.0, 1.0)
     space = lung & (outer < depth)
+    if not space.any():  # sub-pixel rim at a small film size
+        space = lung & (outer < depth + 1.0) & (depth > 0)
     lw = max(0.06 * cm, 0.45)  # visceral pleura: a fine line (~1 px at 256)
     line = F.ramp(lw - np.abs(outer - depth), lw) * lung * (depth > 0.12 * cm)
     keep = (~space).astype(np.float32)
@@ -254,9 +259,9 @@ def _atelectasis(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tupl
             x = dx + rng.uniform(-2.5, 2.5) * cm
             half = rng.uniform(1.8, 3.2) * cm
             tilt = rng.uniform(-0.15, 0.15) * half
-            win, d = F.capsule((s, s), (x - half, y - tilt), (x + half, y + tilt), (0.18 + 0.25 * sev) * cm, soft=0.25 * cm)
+            win, d = F.capsule((s, s), (x - half, y - tilt), (x + half, y + tilt), (0.12 + 0.22 * sev) * cm, soft=0.25 * cm)
             d = d * cv.lungs[side][win]
-            _fill(cv, (0.6 + 0.35 * sev) * d, win)
+            _fill(cv, (0.35 + 0.4 * sev) * d, win)  # thin, faint discoid bands
             mask[win] |= d > 0.5
         return mask, {"kind": "plate", "side": name}
     # lower lobe collapse: dense triangle behind the heart / on the dome, volume loss
@@ -265,9 +270,10 @@ def _atelectasis(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tupl
     hx, hy = lay.points[f"{name}_hilum"]
     frac = np.clip((rows - hy) / max(dy - hy, 1.0), 0, 1)
     edge = mx + (1 if side else -1) * (3.5 + 6.0 * sev) * cm * frac ** 0.7
-    tri = F.ramp(((cols - edge) * (-1 if side else 1)) + 0.0, 0.6 * cm) * (rows > hy) * cv.lungs[side]
+    tri = F.ramp(((cols - edge) * (-1 if side else 1)) + 0.0, 0.12 * cm + 0.5) * (rows > hy) * cv.lungs[side]
     tri = tri * F.ramp(np.abs(cols - mx) - 0.5 * cm, 0.5 * cm)
     _fill(cv, 0.9 * tri)
+    cv.att += (0.08 + 0.12 * sev) * tri  # the airless lobe's tissue: a sharp-edged retrocardiac "sail"
     return (tri > 0.5), {"kind": "lobar", "side": name, "lobe": "rll" if side == 0 else "lll",
                          "volume_loss": True}
 
@@ -353,18 +359,25 @@ def _rib_point(cv: Canvas, spec: LesionSpec, side: int, rng: np.random.Generator
     cands = []
     if spec.region is not None and cv.regions is not None and spec.region in cv.regions and "rib" not in spec.params:
         y0, x0, sub = cv.regions.window(spec.region)
-        for u in range(2, 11):
-            for xq in np.linspace(0.5, 0.9, 5):
-                bx = rm.mid + sign * xq * rm.half_w
-                by = rm.level(u) + rm.lift * (-2.0 * xq + 3.0 * xq ** 4)
-                iy, ix = int(by) - y0, int(bx) - x0
-                if 0 <= iy < sub.shape[0] and 0 <= ix < sub.shape[1] and sub[iy, ix]:
-                    cands.append((u, float(xq)))
+        m = 0.5 * cv.lay.cm
+
+        def inside(x: float, y: float) -> bool:
+            iy, ix = int(y) - y0, int(x) - x0
+            return 0 <= iy < sub.shape[0] and 0 <= ix < sub.shape[1] and bool(sub[iy, ix])
+
+        for margin, lo, hi in ((m, 0.72, 0.94), (m, 0.35, 0.72), (0.0, 0.35, 0.94)):  # lateral first
+            for u in range(1, 12):
+                for xq in np.linspace(lo, hi, 9):
+                    bx = rm.mid + sign * xq * rm.half_w
+                    by = rm.level(u) + rm.lift * (-2.0 * xq + 3.0 * xq ** 4)
+                    if all(inside(bx + dx, by + dy) for dx, dy in ((0, 0), (margin, 0), (-margin, 0), (0, margin), (0, -margin))):
+                        cands.append((u, float(xq)))
+            if cands:
+                break
     if cands:
         u, xq = cands[int(rng.integers(len(cands)))]
-        xq = float(np.clip(xq + rng.uniform(-0.04, 0.04), 0.5, 0.92))
     else:
-        u, xq = int(spec.params.get("rib", rng.integers(4, 10))), float(rng.uniform(0.55, 0.9))
+        u, xq = int(spec.params.get("rib", rng.integers(4, 10))), float(rng.uniform(0.72, 0.94))
     bx = rm.mid + sign * xq * rm.half_w
     by = rm.level(u) + rm.lift * (-2.0 * xq + 3.0 * xq ** 4)
     return u, xq, float(bx), float(by)
@@ -385,11 +398,31 @@ def _rib_fracture(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tup
         slope = rm.lift * (-2.0 + 12.0 * xq ** 3) / rm.half_w * (1.0 if side == 1 else -1.0)
         n = float(np.hypot(1.0, slope))
         _callus(cv, (bx, by), (1.0 / n, slope / n), sev, 0.4 * (rm.level(u + 1) - rm.level(u)) / cm)
+    hematoma = disp > 0.3
+    if hematoma:  # displaced: extrapleural hematoma, a pleural-based lens against the chest wall
+        _extrapleural(cv, side, by, (0.3 + 0.9 * disp) * cm, (2.5 + 3.0 * disp) * cm)
     win, d = F.disk((cv.size, cv.size), (bx, by), (1.2 * cm, 1.2 * cm), soft=0.1)
     mask = np.zeros((cv.size, cv.size), bool)
     mask[win] = d > 0.3
     return mask, {"rib": u, "side": "right" if side == 0 else "left", "displaced": bool(disp > 0.3),
-                  "healing": healing}
+                  "healing": healing, "extrapleural_hematoma": bool(hematoma)}
+
+
+def _extrapleural(cv: Canvas, side: int, y: float, thick: float, length: float) -> None:
+    """Soft-tissue lens along the inner lateral chest wall centred at row ``y`` (convex toward
+    the lung, tapering at both ends): displaces lung air."""
+    s = cv.size
+    y0, y1 = int(max(y - length / 2, 0)), int(min(y + length / 2 + 1, s))
+    if y1 <= y0:
+        return
+    rows = np.arange(y0, y1, dtype=np.float32)[:, None] + 0.5
+    prof = np.sqrt(np.clip(1.0 - ((rows - y) / (length / 2)) ** 2, 0.0, 1.0))
+    cols = np.arange(s, dtype=np.float32)[None, :] + 0.5
+    lay = cv.lay
+    wall = (cols - lay.lung_a[side][y0:y1, None]) if side == 0 else (lay.lung_b[side][y0:y1, None] - cols)
+    lens = F.ramp(thick * prof - wall, 0.12 * lay.cm) * cv.lungs[side, y0:y1]
+    cv.air[y0:y1] *= 1.0 - 0.9 * lens
+    cv.att[y0:y1] += 0.06 * lens
 
 
 def _clavicle_fracture(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from anatomy_vlm.data.phantom.sampler import severity_bin
+from anatomy_vlm.data.region_truth import LUNG_FINDINGS
 
 __all__ = ["TruthFinding", "Vocabulary", "write_report", "location_phrase"]
 
@@ -29,8 +30,6 @@ _ZONE_WORDS = {
     "costophrenic_angle": ("costophrenic angle",),
     "cardiophrenic_angle": ("cardiophrenic angle",),
 }
-_LUNG_GROUP = {"lung_opacity", "consolidation", "nodule", "mass", "atelectasis", "pulmonary_edema",
-               "pleural_effusion", "pneumothorax"}
 _OPACITY_GROUP = {"lung_opacity", "consolidation", "atelectasis", "pulmonary_edema"}
 _DEVICES = ("endotracheal_tube", "enteric_tube", "central_venous_catheter", "pacemaker")
 _ORDER = (*_DEVICES, "lung_opacity", "consolidation", "atelectasis", "nodule", "mass",
@@ -73,8 +72,7 @@ class Vocabulary:
     nouns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def noun(self, rng: np.random.Generator, finding: str) -> str:
-        options = [*_NOUNS.get(finding, [finding.replace("_", " ")]), *self.nouns.get(finding, ())]
-        return options[int(rng.integers(len(options)))]
+        return _pick(rng, [*_NOUNS.get(finding, [finding.replace("_", " ")]), *self.nouns.get(finding, ())])
 
 
 def _pick(rng: np.random.Generator, options: Sequence[str]) -> str:
@@ -226,7 +224,7 @@ def _blunting_sentence(rng: np.random.Generator, item: TruthFinding) -> str | No
 def _negations(rng: np.random.Generator, present: set[str]) -> list[str]:
     """Normal statements that the truth allows, in report order (lungs, pleura, heart, bones)."""
     out: list[str] = []
-    if not present & _LUNG_GROUP:
+    if not present & LUNG_FINDINGS:
         out.append(_pick(rng, ("The lungs are clear.", "Lungs are clear.", "The lungs are well expanded and clear.")))
     else:
         if not present & {"consolidation", "lung_opacity"}:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from anatomy_vlm.data.region_truth import candidate_regions, load_kg, region_hierarchy
+from kg.sets import finding_set, region_set
 
 __all__ = [
     "DOMAINS",
@@ -37,12 +38,8 @@ __all__ = [
 
 DOMAINS = ("id", "prior_shift", "portable_ap", "low_dose", "other_scanner")
 
-CORE_FINDINGS = (
-    "lung_opacity", "consolidation", "pleural_effusion", "pneumothorax", "cardiomegaly", "nodule",
-    "mass", "atelectasis", "pulmonary_edema", "hilar_enlargement", "mediastinal_widening",
-    "rib_fracture", "clavicle_fracture", "endotracheal_tube", "enteric_tube",
-    "central_venous_catheter", "pacemaker",
-)
+# The ``core`` finding set is what the phantom renders (ontology/sets.json, read without a KG build).
+CORE_FINDINGS = finding_set("core").ids
 
 # Relative frequency of each finding on an abnormal film (the same in every domain, so domains
 # differ only by location and co-occurrence). Loosely after CheXpert / PadChest label counts.
@@ -56,16 +53,7 @@ PREVALENCE = {
 # Findings drawn with a side; "bilateral" allowed for these.
 _BILATERAL = {"pleural_effusion": 0.3, "hilar_enlargement": 0.3, "pulmonary_edema": 1.0, "atelectasis": 0.1}
 _NO_SIDE = {"cardiomegaly", "mediastinal_widening", "endotracheal_tube", "enteric_tube"}
-_CIG36 = (
-    "right_lung", "right_upper_lung_zone", "right_mid_lung_zone", "right_lower_lung_zone",
-    "right_hilar_structures", "right_apical_zone", "right_costophrenic_angle", "right_cardiophrenic_angle",
-    "right_hemidiaphragm", "left_lung", "left_upper_lung_zone", "left_mid_lung_zone", "left_lower_lung_zone",
-    "left_hilar_structures", "left_apical_zone", "left_costophrenic_angle", "left_hemidiaphragm", "trachea",
-    "spine", "right_clavicle", "left_clavicle", "aortic_arch", "mediastinum", "upper_mediastinum", "svc",
-    "cardiac_silhouette", "left_cardiac_silhouette", "right_cardiac_silhouette", "cavoatrial_junction",
-    "right_atrium", "descending_aorta", "carina", "left_upper_abdomen", "right_upper_abdomen", "abdomen",
-    "left_cardiophrenic_angle",
-)
+_CIG36 = region_set("cig36").ids
 _ALL_ANCESTORS = region_hierarchy(_CIG36, use_kg=False)
 
 

@@ -102,13 +102,13 @@ def build_label_maps(*, use_kg: bool = True) -> LabelMaps:
 
     graph = load_kg() if use_kg else None  # None: built-in tables, recorded in the data card
     if graph is None:
-        return LabelMaps(chexpert=_with_aliases(_BUILTIN_CHEXPERT), imagenome=_with_aliases(_BUILTIN_IMAGENOME),
+        return LabelMaps(chexpert=_with_aliases(_BUILTIN_CHEXPERT), imagenome=_builtin_imagenome(),
                          nouns={}, source="builtin")
     chexpert = _crosswalk_chexpert(graph)
     imagenome = _crosswalk_imagenome(graph)
     for finding, cols in _with_aliases(_BUILTIN_CHEXPERT).items():
         chexpert.setdefault(finding, cols)
-    for finding, labels in _with_aliases(_BUILTIN_IMAGENOME).items():
+    for finding, labels in _builtin_imagenome().items():
         imagenome.setdefault(finding, labels)
     return LabelMaps(chexpert=chexpert, imagenome=imagenome, nouns=_kg_nouns(graph),
                      source=f"kg:{getattr(graph, 'version', 'unknown')}", region_cuis=_region_cuis(graph))
@@ -129,14 +129,18 @@ def _region_cuis(graph) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _with_aliases(table: dict) -> dict:
+def _with_aliases(table: dict, *, skip: tuple[str, ...] = ()) -> dict:
+    """``table`` plus the parser ids of :data:`_BUILTIN_ALIASES` (except ``skip``) mapped like their target."""
     out = dict(table)
-    imagenome = table is _BUILTIN_IMAGENOME
     for alias, target in _BUILTIN_ALIASES.items():
-        if imagenome and alias in ("fracture", "support_devices"):
-            continue  # no ImaGenome label for a fracture or device of unknown kind
-        out.setdefault(alias, table[target])
+        if alias not in skip:
+            out.setdefault(alias, table[target])
     return out
+
+
+def _builtin_imagenome() -> dict:
+    # no ImaGenome label for a fracture or a device of unknown kind
+    return _with_aliases(_BUILTIN_IMAGENOME, skip=("fracture", "support_devices"))
 
 
 def _finding_ids(graph) -> list[str]:

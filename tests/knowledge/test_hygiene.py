@@ -1,4 +1,4 @@
-"""The knowledge package never unpickles: no pickle, torch.load or allow_pickle=True in its source."""
+"""Hygiene: no unpickling in the knowledge package, lazy imports, and kg / light paths never import it."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def test_package_import_is_lazy():
     code = "import sys, anatomy_vlm.knowledge; print('torch' in sys.modules, 'faiss' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_kg_and_light_paths_never_import_the_knowledge_package():
+    repo = Path(knowledge.__file__).parents[2]
+    light = [*sorted((repo / "kg").rglob("*.py")), repo / "anatomy_vlm" / "cli.py",
+             *sorted((repo / "anatomy_vlm" / "report").glob("*.py"))]
+    for source in light:
+        assert "anatomy_vlm.knowledge" not in source.read_text(encoding="utf-8"), source.name
