@@ -7,7 +7,7 @@
    the same way, never in the corpus): FAISS flat / IVF (nprobe sweep) / HNSW vs exact
    numpy and torch brute force — recall@10 against exact, latency p50/p95 per query batch, QPS.
 
-Run: ``.venv/bin/python -m benchmarks.bench_retrieval [--sizes 100000,1000000] [--threads 2]``.
+Run: ``.venv/bin/python -m benchmarks.bench_retrieval [--sizes 100000,1000000] [--threads 1]``.
 """
 
 from __future__ import annotations
@@ -226,7 +226,8 @@ def _blas_threads(n: int):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000", help="synthetic corpus sizes (comma-separated)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch/FAISS/BLAS threads (1: on a shared 2-core box, 2 OpenMP threads stall on each other)")
     parser.add_argument("--queries", type=int, default=128, help="held-out synthetic queries")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
