@@ -200,7 +200,7 @@ def _effusion(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[n
 def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """Pleural air between the chest wall and a thin white visceral pleural line, no markings
     beyond it. Subtle: a 2–5 mm apical/upper-lateral rim (the line is the sign; the rim barely
-    changes the mean density); obvious: several cm of hyperlucent space down the lateral wall."""
+    changes the mean density); obvious: ~3 cm of slightly lucent, markingless space down the lateral wall."""
     sev = float(np.clip(spec.severity, 0, 1))
     side = _sides(spec)[0] if spec.side else int(rng.integers(2))
     cols, rows = F.grid(cv.size)
@@ -210,7 +210,7 @@ def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tup
     top = lay.levels["lung_top"]
     height = lay.levels["lung_bottom"] - top
     outer = np.minimum(wall, (rows - top) * 1.1)
-    depth_cm = 0.2 + 0.9 * min(sev, 0.3) + 4.5 * max(sev - 0.3, 0.0) ** 1.15  # 2–5 mm … ~5 cm
+    depth_cm = 0.2 + 0.9 * min(sev, 0.3) + 4.0 * max(sev - 0.3, 0.0) ** 1.15  # 2–5 mm (subtle) … ~3.4 cm at 1
     reach = height * (0.22 + 0.7 * sev)  # apical first, down the lateral wall as it grows
     depth = depth_cm * cm * np.clip(1.15 - (rows - top) / reach, 0.0, 1.0)
     space = lung & (outer < depth)
@@ -220,12 +220,9 @@ def _pneumothorax(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tup
     line = F.ramp(lw - np.abs(outer - depth), lw) * lung * (depth > 0.12 * cm)
     keep = (~space).astype(np.float32)
     cv.vessel_keep = keep if cv.vessel_keep is None else cv.vessel_keep * keep
-    lucent = 0.04 + 0.18 * sev ** 1.5  # pleural air is only slightly darker than thin peripheral lung
+    lucent = 0.03 + 0.06 * sev ** 1.5  # pleural air is only slightly darker than thin peripheral lung
     cv.air = np.where(space, np.minimum(cv.air + lucent, 1.05), cv.air)
     cv.air0 = np.where(space, cv.air, cv.air0)
-    # the collapsed lung keeps its tissue in less volume: a slightly denser band inside the line
-    inner = lung & ~space & (outer < 2.0 * depth + 0.3 * cm)
-    cv.air = np.where(inner, cv.air * (1.0 - 0.2 * sev), cv.air)
     cv.att += (0.12 + 0.06 * sev) * line
     return space, {"side": "right" if side == 0 else "left", "depth_cm": round(float(depth.max() / cm), 1)}
 
