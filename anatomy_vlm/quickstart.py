@@ -10,8 +10,9 @@ What runs today (ARCHITECTURE.md steps 1–2 and the data path):
 4. ground a few reports with the report parser;
 5. write ``summary.json`` and ``index.html`` into the output folder.
 
-The model (GNN encoder, anatomy decoder, fusion, training, zero-shot interpretation; steps
-3–8) is not part of this release; the summary says so rather than pretending.
+The image model (anatomy decoder, fusion, training, zero-shot interpretation; steps 4–8) is
+not part of this release; the summary says so rather than pretending. The knowledge encoder
+and FAISS index of step 3/5 exist as a library (``anatomy_vlm.knowledge``).
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def run_quickstart(*, out: Path, n: int = 48, size: int = 256, seed: int = 0) ->
     stages["loader"] = _stage_loader(out / "phantom")
     stages["report_grounding"] = _stage_grounding(out / "phantom")
     summary["not_yet_implemented"] = (
-        "model training, evaluation and interpretation (ARCHITECTURE.md steps 3-8) "
-        "are the next milestones; this quickstart runs the knowledge graph and data layers")
+        "the image model (anatomy decoder, knowledge fusion), training, evaluation and "
+        "interpretation (ARCHITECTURE.md steps 4-8) are the next milestones; this quickstart "
+        "runs the knowledge graph and data layers")
     _write_json(out / "summary.json", summary)
     _write_html(out / "index.html", summary)
     return summary
