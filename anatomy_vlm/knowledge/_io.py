@@ -52,3 +52,18 @@ def sha256_text(texts: list[str]) -> str:
     for text in texts:
         digest.update(text.encode("utf-8") + b"\0")
     return digest.hexdigest()[:16]
+
+
+def read_verified(path: Path, expected_sha256: str | None, *, described_by: str) -> bytes:
+    """The bytes of ``path``, checked against the SHA-256 its JSON companion recorded.
+
+    Raises :class:`KnowledgeFileError` when the file is missing or its contents were corrupted
+    or replaced (``described_by`` names the companion file in the message).
+    """
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        raise KnowledgeFileError(f"{path.name} not found in {path.parent}") from None
+    if sha256_bytes(blob) != expected_sha256:
+        raise KnowledgeFileError(f"{path.name}: contents do not match {described_by} (corrupt or replaced)")
+    return blob

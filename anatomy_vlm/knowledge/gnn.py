@@ -21,7 +21,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from anatomy_vlm.knowledge._io import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes
+from anatomy_vlm.knowledge._io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json,
+    read_verified,
+    sha256_bytes,
+)
 from anatomy_vlm.knowledge.errors import KnowledgeFileError, KnowledgeMismatchError
 
 EdgeType = tuple[str, str, str]
@@ -244,12 +250,7 @@ def load_encoder(path: Path | str, *, expect: dict | None = None) -> tuple[Knowl
     weights_path, config_path = _checkpoint_paths(path)
     payload = read_json(config_path, expect_format=CHECKPOINT_FORMAT)
     _check_meta(payload.get("meta", {}), expect or {}, config_path.name)
-    try:
-        blob = weights_path.read_bytes()
-    except OSError:
-        raise KnowledgeFileError(f"{weights_path.name} not found in {weights_path.parent}") from None
-    if sha256_bytes(blob) != payload.get("weights_sha256"):
-        raise KnowledgeFileError(f"{weights_path.name}: weights do not match {config_path.name} (corrupt or replaced)")
+    blob = read_verified(weights_path, payload.get("weights_sha256"), described_by=config_path.name)
     try:
         tensors = load(blob)
         config = EncoderConfig.from_json(payload["config"])

@@ -23,7 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from anatomy_vlm.knowledge._io import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes
+from anatomy_vlm.knowledge._io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json,
+    read_verified,
+    sha256_bytes,
+)
 from anatomy_vlm.knowledge.errors import KnowledgeFileError, KnowledgeMismatchError
 
 INDEX_FORMAT = "anatomy-vlm-knowledge-index/1"
@@ -223,12 +229,7 @@ class KnowledgeIndex:
         index_path, mapping_path = index_paths(path)
         mapping = read_json(mapping_path, expect_format=INDEX_FORMAT)
         _check_provenance(mapping, kg_version, region_set, finding_set, mapping_path.name)
-        try:
-            blob = index_path.read_bytes()
-        except OSError:
-            raise KnowledgeFileError(f"{index_path.name} not found in {index_path.parent}") from None
-        if sha256_bytes(blob) != mapping.get("faiss_sha256"):
-            raise KnowledgeFileError(f"{index_path.name}: contents do not match {mapping_path.name} (corrupt or replaced)")
+        blob = read_verified(index_path, mapping.get("faiss_sha256"), described_by=mapping_path.name)
         try:
             index = _faiss().deserialize_index(np.frombuffer(blob, dtype=np.uint8))
         except RuntimeError as exc:
