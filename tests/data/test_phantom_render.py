@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from anatomy_vlm.data.phantom import domains
+from anatomy_vlm.data.phantom.anatomy import layout
 from anatomy_vlm.data.phantom.lesions import CORE, DEVICES, LesionSpec
 from anatomy_vlm.data.phantom.regions import CIG36
 from anatomy_vlm.data.phantom.render import render, sample_patient
@@ -223,3 +224,36 @@ def test_atelectasis_detectability_is_monotone(clean):
         a, b = _pair("atelectasis", sev, clean, seed=3)
         signal.append(np.abs(a.image.astype(float) - b.image)[a.lesions[0].mask].sum())
     assert signal[0] < signal[1] < signal[2], signal
+
+
+@pytest.mark.parametrize("domain", ["id", "portable_ap", "low_dose", "other_scanner"])
+def test_grey_scale_air_lung_soft_tissue_bone_metal(domain):
+    rng = np.random.default_rng(5)
+    patient = sample_patient(rng, domain=domain)
+    film = render(patient, [LesionSpec(finding="pacemaker", side="left", severity=0.5)], size=256,
+                  domain=domain, rng=rng)
+    img, cm = film.image.astype(float), film.measurements["px_per_cm"]
+    lungs = film.masks["right_lung"] | film.masks["left_lung"]
+    mid = int(round(float(np.median(layout(film.patient, 256).mid_x))))
+    abdomen = slice(int(film.measurements["lung_bottom_y"] + 2 * cm), 240)
+    soft = img[abdomen, mid - int(8 * cm):mid - int(3 * cm)].mean()  # abdomen beside the spine
+    spine = img[abdomen, mid - 2:mid + 3].mean()
+    air = img[:8, :8].mean()
+    lung = img[lungs].mean()
+    metal = img[film.lesions[0].mask].max()
+    assert air < 40 < lung + 10 < soft < 190  # soft tissue mid-grey, not near white
+    assert soft < spine < metal and metal >= 230
+
+
+def test_right_heart_border_bulges_beyond_the_spine(clean):
+    for seed in range(4):
+        film = _film(seed, size=256, domain=clean)
+        lay = layout(film.patient, 256)
+        right = lay.mid_x - lay.heart_a  # heart extent right of the spine centre (px)
+        y = int(np.nanargmax(np.where(np.isfinite(right), right, np.nan)))
+        beyond = right[y] / lay.cm - 2.2  # the vertebral body's edge is ~2.2 cm off the midline
+        assert 1.0 <= beyond <= 3.0, (seed, beyond)
+        edge = int(lay.heart_a[y])
+        lung_side = film.image[y, edge - int(lay.cm):edge - 1].astype(float).mean()
+        heart_side = film.image[y, edge + 2:edge + int(lay.cm)].astype(float).mean()
+        assert heart_side - lung_side > 25, (seed, heart_side, lung_side)  # border against lung

@@ -14,6 +14,7 @@ import numpy as np
 from anatomy_vlm.data.phantom.shapes import K_ROWS, LungShape, sample_shape
 
 CM = 1.0 / 40.0  # normalised units per centimetre (40 cm field of view)
+RIGHT_SHARE = 0.34  # fraction of the heart width right of the midline (right atrial bulge)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -210,22 +211,31 @@ def layout(p: Patient, size: int) -> Layout:
                       b[1][int(np.clip(cp_y[1] - 2, 0, size - 1))]])
     mid = (x1 + x2) / 2 + p.rotation * cm
     dia, pts = _domes(p, rows, lat_x, mid, s, cp_y)
-    # heart: 1/3 right of the midline, 2/3 left; width = ctr × max inner thoracic width
+    # heart: ~1/3 right of the midline (right atrium), ~2/3 left; width = ctr × max inner
+    # thoracic width
     thor_w = float(np.max(np.where(np.isfinite(b[1] - a[0]), b[1] - a[0], 0.0)))
     hw = p.ctr * thor_w
     h_top = y1 + p.heart_top * th
     # the heart sits on the diaphragm: reach the lowest diaphragm point under its width
-    c0, cm_, c1 = (int(np.clip(v, 0, size - 1)) for v in (mid - hw / 3, mid, mid + 2 * hw / 3))
+    rw, lw = RIGHT_SHARE * hw, (1.0 - RIGHT_SHARE) * hw  # heart extent right / left of midline
+    c0, cm_, c1 = (int(np.clip(v, 0, size - 1)) for v in (mid - rw, mid, mid + lw))
     under = np.concatenate([dia[0][c0:cm_ + 1], dia[1][cm_:c1 + 1]])  # each dome on its own side
     shape_bot = max(pts["right_dome"][1], pts["left_dome"][1]) + 1.2 * cm  # outline fitted to here
     h_bot = float(np.clip(under.max() + 0.6 * cm, shape_bot, shape_bot + 2.5 * cm))
     sfrac = np.clip((rows - h_top) / (shape_bot - h_top), 0, 1)  # base rows below keep its width
-    right_prof = np.sin(np.pi * np.clip(sfrac, 0, 1) ** 1.3 * 0.82) ** 0.6
+    # right atrial border: convex, widest just above the right dome, still ~0.9 wide where it
+    # meets the hemidiaphragm (right cardiophrenic angle), not hidden under the dome
+    right_bot = max(float(dia[0][c0]), h_top + 3.0 * cm)
+    rfrac = np.clip((rows - h_top) / (right_bot - h_top), 0, 1)
+    right_prof = np.sin(np.pi * rfrac ** 1.3 * 0.7) ** 0.6
     left_prof = np.sin(np.pi * np.clip(sfrac, 0, 1) ** 1.9 * 0.86) ** 0.55
     inside = (rows >= h_top) & (rows <= h_bot)
     lm = 0.62 * cm  # minimal width at the heart top (great vessels)
-    heart_a = np.where(inside, mid - lm - (hw / 3 - lm) * right_prof, np.inf)
-    heart_b = np.where(inside, mid + lm + (2 * hw / 3 - lm) * left_prof, -np.inf)
+    heart_a = np.where(inside, mid - lm - (rw - lm) * right_prof, np.inf)
+    heart_b = np.where(inside, mid + lm + (lw - lm) * left_prof, -np.inf)
+    # the right lung reaches the right atrium, so its convex border shows against aerated lung
+    atrium = inside & (rfrac > 0.25) & np.isfinite(b[0])
+    b[0] = np.where(atrium, np.maximum(b[0], heart_a + 0.3 * cm), b[0])
     hil_y = [y1 + t * th for t in p.hilum_t]
     carina_y = y1 + p.carina_t * th
     knob_y = carina_y - 1.8 * cm
@@ -234,8 +244,8 @@ def layout(p: Patient, size: int) -> Layout:
         "right_hilum": (mid - 0.17 * (x2 - x1), hil_y[0]),
         "left_hilum": (mid + 0.16 * (x2 - x1), hil_y[1]),
         "knob": (mid + 0.9 * cm + 0.5 * p.knob_cm * cm + 0.6 * cm, knob_y),
-        "right_cardiophrenic": (mid - hw / 3 * float(right_prof.max()), dia[0][int(np.clip(mid - hw / 3, 0, size - 1))]),
-        "left_cardiophrenic": (mid + 2 * hw / 3 * 0.92, dia[1][int(np.clip(mid + 2 * hw / 3 * 0.92, 0, size - 1))]),
+        "right_cardiophrenic": (mid - rw * float(right_prof[-1]), right_bot),
+        "left_cardiophrenic": (mid + lw * 0.92, dia[1][int(np.clip(mid + lw * 0.92, 0, size - 1))]),
         "cavoatrial": (mid - 0.45 * hw / 3 - 0.6 * cm, h_top + 0.1 * (h_bot - h_top)),
         # clavicle heads stay with the chest wall; axial rotation moves the spine (``mid``)
         "clavicle_r": ((x1 + x2) / 2 - 1.6 * cm, y1 + p.clavicle_t * th),

@@ -22,7 +22,10 @@ class Style:
     """Exposure parameters.
 
     Attributes:
-        mu: attenuation → optical density slope (film = 1 − exp(−mu · att), normalised).
+        mu: curvature of the film response (film = level · (1 − exp(−mu · att)) / (1 − exp(−mu)):
+            higher = stronger shoulder, darker-looking bone over soft tissue).
+        level: film value of full-thickness soft tissue (att = 1) before contrast/gamma, so the
+            body sits mid-grey, lungs dark grey and bone/metal above it (air stays black).
         contrast: output contrast around mid-grey; gamma: output gamma (> 1 darker mid-tones).
         noise: quantum noise σ (fraction of full scale) at mid-grey; grain: fixed-pattern σ.
         blur: Gaussian σ in pixels at 256 px (scaled with size); down: resolution factor
@@ -31,7 +34,8 @@ class Style:
         scapulae: draw scapular shadows over the upper lateral lungs (AP, arms not rotated out).
     """
 
-    mu: float = 1.8
+    mu: float = 1.2
+    level: float = 0.72
     contrast: float = 1.0
     gamma: float = 1.0
     noise: float = 0.012
@@ -46,10 +50,10 @@ class Style:
 STYLES: dict[str, Style] = {
     "id": Style(),
     "prior_shift": Style(),
-    "portable_ap": Style(mu=1.3, contrast=0.8, gamma=0.9, noise=0.02, blur=0.7, sharpen=0.1,
-                         offset=0.06, scapulae=True),
+    "portable_ap": Style(mu=0.9, level=0.74, contrast=0.8, gamma=0.9, noise=0.02, blur=0.7,
+                         sharpen=0.1, offset=-0.03, scapulae=True),
     "low_dose": Style(noise=0.085, grain=0.02, blur=0.4, sharpen=0.0),
-    "other_scanner": Style(mu=2.2, contrast=1.15, gamma=1.45, noise=0.01, blur=1.3, down=0.5,
+    "other_scanner": Style(mu=1.6, level=0.76, contrast=1.15, gamma=1.45, noise=0.01, blur=1.3, down=0.5,
                            sharpen=0.8, offset=-0.04),
 }
 
@@ -81,7 +85,7 @@ def expose(att: np.ndarray, style: Style, rng: np.random.Generator, *, view: str
     if style.scapulae:
         scapulae(att, lay)
     img = 1.0 - np.exp(-style.mu * np.clip(att, 0.0, None))
-    img *= 1.0 / (1.0 - np.exp(-style.mu * 1.35))
+    img *= np.float32(style.level / (1.0 - np.exp(-style.mu)))  # soft tissue (att 1) → level
     scale = s / 256.0
     if style.down < 1.0:
         small = ndimage.zoom(img, style.down, order=1, prefilter=False)
