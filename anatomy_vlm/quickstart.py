@@ -109,8 +109,6 @@ def _stage_phantom(folder: Path, *, n: int, size: int, seed: int) -> dict:
 
 
 def _stage_loader(folder: Path) -> dict:
-    import torch
-
     from anatomy_vlm.data.datasets import open_dataset
 
     truth = _read_truth(folder)
@@ -122,10 +120,7 @@ def _stage_loader(folder: Path) -> dict:
             if sample is None:
                 continue
             checked += 1
-            height, width = sample.image.shape[-2:]
-            boxes = sample.boxes[~torch.isnan(sample.boxes).any(dim=1)]
-            boxes_inside += int(bool(((boxes[:, 0] >= 0) & (boxes[:, 1] >= 0)
-                                      & (boxes[:, 2] <= width) & (boxes[:, 3] <= height)).all()))
+            boxes_inside += _passes_contract(sample)
             for finding in truth.get(sample.image_id, ()):
                 if finding not in sample.finding_set.ids:
                     continue
@@ -138,6 +133,16 @@ def _stage_loader(folder: Path) -> dict:
                          "true_findings": positives, "true_findings_labelled_positive_or_uncertain": agree,
                          "load_summary": dataset.report.summary()}
     return report
+
+
+def _passes_contract(sample) -> int:
+    """1 when the sample meets the loader's contract (boxes inside the image, label ranges);
+    the same check the loader runs on every sample (:meth:`CXRSample.validate`)."""
+    try:
+        sample.validate()
+    except ValueError:
+        return 0
+    return 1
 
 
 def _read_truth(folder: Path) -> dict[str, set[str]]:

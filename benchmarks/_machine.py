@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
     }
-    torch = __import__("sys").modules.get("torch")  # only report torch if the benchmark used it
+    torch = sys.modules.get("torch")  # only report torch if the benchmark used it
     if torch is not None:
         info["torch"] = torch.__version__
         if torch.cuda.is_available():
