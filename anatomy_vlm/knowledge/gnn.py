@@ -288,17 +288,22 @@ ENCODER_PRESETS: dict[str, dict] = {
 }
 
 
-def build_encoder(data, *, target_edge_types=(), preset: str = "kg",
+def build_encoder(data, *, target_edge_types=(), preset: str = "kg", seed: int | None = 0,
                   **overrides) -> tuple[KnowledgeEncoder, DistMultDecoder]:
     """Encoder over ``data``'s node/edge types (width from its ``x``) and a decoder for ``target_edge_types``.
 
     ``preset`` names an entry of :data:`ENCODER_PRESETS`; ``overrides`` replace its fields.
+    Weights are initialised from ``seed`` without touching the global RNG, so the same call gives
+    the same model whatever ran before it; ``seed=None`` draws from the global RNG instead.
     """
     kwargs = {**ENCODER_PRESETS[preset], **overrides}
     in_dim = int(next(iter(data.x_dict.values())).shape[1])
-    encoder = KnowledgeEncoder(node_types=data.node_types, edge_types=data.edge_types, in_dim=in_dim,
-                               target_edge_types=target_edge_types, **kwargs)
-    decoder = DistMultDecoder(edge_types=target_edge_types, dim=encoder.config.out_dim)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        encoder = KnowledgeEncoder(node_types=data.node_types, edge_types=data.edge_types, in_dim=in_dim,
+                                   target_edge_types=target_edge_types, **kwargs)
+        decoder = DistMultDecoder(edge_types=target_edge_types, dim=encoder.config.out_dim)
     return encoder, decoder
 
 

@@ -56,7 +56,7 @@ def test_training_reduces_the_loss_and_beats_chance():
     held_out = split.message_graph[LOCATED].edge_index.shape[1]
     assert held_out == split.train[LOCATED].shape[1]  # test/val edges are not in the message graph
     encoder, decoder = build_encoder(data, target_edge_types=split.target_edge_types, preset="tiny")
-    result = train_link_prediction(encoder, decoder, split, config=TrainConfig.preset("tiny"))
+    result = train_link_prediction(encoder, decoder, split, config=TrainConfig.preset("tiny", epochs=200))
     assert np.mean(result.losses[-5:]) < 0.8 * np.mean(result.losses[:5])
     metrics = evaluate_links(gnn_scorer(encoder, decoder, split.message_graph), split, which="train")
     assert metrics.per_edge_type["|".join(LOCATED)]["auroc"] > 0.7  # fits its training edges
