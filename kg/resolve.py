@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from functools import lru_cache
 
 from kg.errors import UnknownTermError
 from kg.types import Match
@@ -40,6 +41,7 @@ _KEEP_S = ("ss", "us", "is", "ys", "as", "os", "xs")
 _PUNCT = re.compile(r"[^a-z0-9 ]+")
 
 
+@lru_cache(maxsize=16384)
 def singular(word: str) -> str:
     """Crude English singular: ``opacities`` → ``opacity``, ``ribs`` → ``rib``; ``atelectasis`` kept."""
     if word in _IRREGULAR:

@@ -44,10 +44,37 @@ class IndexKind(str, Enum):
     IVFPQ = "ivfpq"
 
 
+# faiss 1.15 switched flat search to BLAS only when ``nq * d >= 128000``; with few OpenMP threads
+# its sequential path is then 4-6x slower than BLAS for a batch of 32 queries at d = 384 (measured in
+# benchmarks/bench_limits.py; upstream faiss PR #5109 proposes ``800 * threads``, the crossover
+# measured here on 1 and 2 threads as well).
+_FAISS_115_BLAS_THRESHOLD = 128_000
+BLAS_THRESHOLD_PER_THREAD = 800
+
+
 def _faiss():
     import faiss
 
+    if not getattr(_faiss, "tuned", False):
+        _faiss.tuned = True
+        tune_flat_search(faiss)
     return faiss
+
+
+def tune_flat_search(faiss) -> int:
+    """Let flat search use BLAS from a few queries on when faiss still has its 1.15 default.
+
+    Sets ``faiss.cvar.distance_compute_blas_threshold`` to ``800 × OpenMP threads`` (the crossover
+    of faiss's sequential and BLAS paths on this project's benchmark machine, 1 and 2 threads) only
+    while it holds faiss 1.15's default of 128000, so a value the user set is left alone. Exact
+    results either way. Returns the threshold in force.
+    """
+    cvar = getattr(faiss, "cvar", None)
+    current = getattr(cvar, "distance_compute_blas_threshold", None)
+    if current == _FAISS_115_BLAS_THRESHOLD:
+        cvar.distance_compute_blas_threshold = BLAS_THRESHOLD_PER_THREAD * max(1, faiss.omp_get_max_threads())
+        current = cvar.distance_compute_blas_threshold
+    return current
 
 
 def _set_json(named) -> dict | None:

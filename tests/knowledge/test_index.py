@@ -7,7 +7,13 @@ import pytest
 
 from anatomy_vlm.knowledge import _io
 from anatomy_vlm.knowledge.errors import KnowledgeFileError, KnowledgeMismatchError
-from anatomy_vlm.knowledge.index import KnowledgeIndex, exact_search, index_paths, node_index
+from anatomy_vlm.knowledge.index import (
+    KnowledgeIndex,
+    exact_search,
+    index_paths,
+    node_index,
+    tune_flat_search,
+)
 from tests.knowledge.fixtures import unit_rows
 
 REGIONS = {"name": "cig29", "hash": "abc123"}
@@ -32,6 +38,36 @@ def test_flat_search_equals_brute_force():
     assert found == [[ids[r] for r in row] for row in exact_rows]
     one_scores, one_ids = index.search(queries[0], 3)  # a single [D] query
     assert one_scores.shape == (1, 3) and one_ids[0] == found[0][:3]
+
+
+def test_flat_search_blas_threshold_is_tuned_only_from_the_faiss_default():
+    class Cvar:
+        distance_compute_blas_threshold = 128_000
+
+    class FakeFaiss:
+        cvar = Cvar()
+
+        @staticmethod
+        def omp_get_max_threads():
+            return 2
+
+    assert tune_flat_search(FakeFaiss) == 1600 and FakeFaiss.cvar.distance_compute_blas_threshold == 1600
+    FakeFaiss.cvar.distance_compute_blas_threshold = 20  # a value the user chose stays
+    assert tune_flat_search(FakeFaiss) == 20
+    # and on the BLAS path (every batch size) the results are still exact
+    vectors, ids, _ = _corpus(n=500, dim=32)
+    queries = unit_rows(40, 32, seed=3)
+    index = KnowledgeIndex.build(vectors, ids)
+    import faiss
+
+    faiss.cvar.distance_compute_blas_threshold, saved = 0, faiss.cvar.distance_compute_blas_threshold
+    try:
+        scores, found = index.search(queries, 5)
+    finally:
+        faiss.cvar.distance_compute_blas_threshold = saved
+    exact_scores, exact_rows = exact_search(vectors, queries, 5)
+    np.testing.assert_allclose(scores, exact_scores, atol=1e-5)
+    assert found == [[ids[r] for r in row] for row in exact_rows]
 
 
 def test_type_filter_returns_only_that_type():
