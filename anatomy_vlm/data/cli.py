@@ -4,6 +4,9 @@
 [--normal-fraction F] [--json]`` writes a phantom dataset in the MIMIC-CXR-JPG + Chest ImaGenome
 layout. ``DIR`` must be missing, empty, or a previous phantom output (replaced whole); the data
 is written to a temporary sibling folder and renamed into place when complete.
+
+``anatomy-vlm data check DATASET ROOT [--option KEY=VALUE …] [--limit N] [--json]`` opens a
+dataset with its loader and reports what would be trained on (:mod:`anatomy_vlm.data.check`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,29 @@ def add_parser(subparsers, *, name: str = "data", help: str = "phantom generatio
                          help="fraction of films with no finding (default 0.3)")
     phantom.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     phantom.set_defaults(func=_run_phantom)
+    check = leaves.add_parser(
+        "check",
+        help="open a dataset with its loader and report what would be trained on",
+        description=("Open DATASET at ROOT with the project's loader (every split), decode the samples and "
+                     "report: kept / skipped files by reason, images / studies / patients per split, patients "
+                     "shared between splits, image sizes, region-box and region-label coverage, per-finding "
+                     "positive / negative / uncertain / not-mentioned counts, grounded sentences and masks. "
+                     "Counts only; no patient or image identifier is printed. Exit 1 when the data breaks the "
+                     "contract (e.g. a patient in two splits), 2 on bad input."),
+    )
+    check.add_argument("dataset", help="mimic, phantom, chexpert, nih, rsna, siim, vindr, padchest or openi")
+    check.add_argument("root", type=Path, help="the dataset's root folder")
+    check.add_argument("--finding-set", default="core", dest="finding_set", help="finding set (default core)")
+    check.add_argument("--region-set", default="cig29", dest="region_set", help="region set (default cig29)")
+    check.add_argument("--policy", default="skip", help="bad-input policy: skip (default) or strict")
+    check.add_argument("--uncertainty", default="ignore", help="uncertain labels: ignore (default), ones or zeros")
+    check.add_argument("--all-views", action="store_true", dest="all_views",
+                       help="keep lateral films too (default: frontal PA/AP only)")
+    check.add_argument("--limit", type=int, default=None, help="decode at most this many samples")
+    check.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                       help="a loader option, repeatable (e.g. imagenome_root=/data/ig, min_box_votes=2)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    check.set_defaults(func=_run_check)
     group.set_defaults(func=lambda _args: _print_group_help(group))
     return group
 
@@ -62,3 +88,20 @@ def _run_phantom(args: argparse.Namespace) -> int:
         print(f"wrote {result.n} phantom images ({result.size} px, domain {result.domain}) to {result.out} "
               f"in {summary['seconds']} s ({summary['images_per_s']} images/s); splits {result.splits}")
     return 0
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from anatomy_vlm.data.check import check_dataset, parse_options
+    from anatomy_vlm.errors import ConfigError
+
+    if args.limit is not None and args.limit < 0:
+        raise ConfigError(f"--limit must be >= 0, got {args.limit}")
+    options = parse_options(args.option)
+    result = check_dataset(args.dataset, args.root, limit=args.limit, finding_set=args.finding_set,
+                           region_set=args.region_set, policy=args.policy, uncertainty=args.uncertainty,
+                           frontal_only=not args.all_views, **options)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1))
+    else:
+        print("\n".join(result.lines()))
+    return 1 if result.problems else 0

@@ -157,3 +157,44 @@ def test_corrupt_scene_graph_is_skipped_and_counted(tmp_path):
     ds.report.policy = "strict"
     with pytest.raises(DataError, match="corrupt annotation"):
         ds[0]
+
+
+def test_scene_graph_settles_broad_labels_but_not_hedges(tmp_path):
+    """CheXpert "Support Devices" reaches every device (each uncertain); the scene graph naming the
+    endotracheal tube makes that one positive. A hedged "Cardiomegaly" (-1) stays uncertain even
+    though the scene graph, as Chest ImaGenome does, records the hedged mention as "yes"."""
+    import gzip
+    import json
+
+    from tests.data.fixtures_loaders import require_real_crosswalk
+
+    require_real_crosswalk("chexpert", "Support Devices")
+    root = build_mimic(tmp_path)
+    table = root / "mimic-cxr-2.0.0-chexpert.csv.gz"
+    lines = gzip.decompress(table.read_bytes()).decode().splitlines()
+    header = lines[0].split(",")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        cells[header.index("Support Devices")] = "1.0"
+        cells[header.index("Cardiomegaly")] = "-1.0"
+        rows.append(",".join(cells))
+    table.write_bytes(gzip.compress(("\n".join([lines[0], *rows]) + "\n").encode()))
+    graph_path = root / "scene_graph" / "d1_SceneGraph.json"
+    graph = json.loads(graph_path.read_text())
+    graph["objects"].append({**graph["objects"][0], "bbox_name": "trachea", "name": "Trachea",
+                             "original_x1": 28, "original_y1": 0, "original_x2": 36, "original_y2": 20})
+    graph["attributes"] += [
+        {"bbox_name": "trachea", "phrases": ["Endotracheal tube in place."],
+         "attributes": [["tubesandlines|yes|endotracheal tube"]]},
+        {"bbox_name": "cardiac silhouette", "phrases": ["Possible mild cardiomegaly."],
+         "attributes": [["anatomicalfinding|yes|enlarged cardiac silhouette"]]},
+    ]
+    graph_path.write_text(json.dumps(graph))
+    sample = open_dataset("mimic", root, split="train")[0]
+    findings = sample.finding_set.ids
+    ett, ng, heart = (findings.index(f) for f in ("endotracheal_tube", "enteric_tube", "cardiomegaly"))
+    assert sample.image_labels[ett] == 1 and not sample.image_uncertain[ett]
+    assert torch.isnan(sample.image_labels[ng]) and sample.image_uncertain[ng]  # not named: still either
+    assert torch.isnan(sample.image_labels[heart]) and sample.image_uncertain[heart]  # the hedge stays
+    assert (sample.region_labels[:, heart] == 1).any()  # while the region keeps the scene graph's "yes"

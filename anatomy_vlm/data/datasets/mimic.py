@@ -44,6 +44,7 @@ from anatomy_vlm.data.datasets.base import (
 )
 from anatomy_vlm.data.datasets.chexpert import chexpert_values
 from anatomy_vlm.data.datasets.imagenome import parse_scene_graph, read_scene_graph
+from anatomy_vlm.data.datasets.labels import UNC
 from anatomy_vlm.data.types import CXRSample, GroundedSentence
 from anatomy_vlm.errors import ConfigError, DataError
 from anatomy_vlm.report.sentences import report_sections
@@ -202,12 +203,18 @@ class MimicImaGenome(CXRDataset):
             region_pos = (targets.region_labels == 1).any(axis=0)
         else:
             fields["sentences"] = self._report_sentences(record.extra["report"])
-        labels, uncertain = self.mapper("chexpert").map(
-            self._labels.get((record.subject_id, record.study_id), {})
-        )
+        values = self._labels.get((record.subject_id, record.study_id), {})
+        labels, uncertain = self.mapper("chexpert").map(values)
         if region_pos is not None:
-            fill = np.isnan(labels) & ~uncertain & region_pos
+            # a positive at a region is a positive for the image. It also settles an image label
+            # that is uncertain only because a CheXpert column is broader than the finding
+            # ("Support Devices" reaches every device: each stays uncertain until the scene graph
+            # names the device). A hedge in the report (-1) stays uncertain, because scene graphs,
+            # like Chest ImaGenome's, record hedged mentions as "yes"; an explicit negative stays.
+            _, hedged = self.mapper("chexpert").map({k: v for k, v in values.items() if v == UNC})
+            fill = region_pos & ((np.isnan(labels) & ~uncertain) | (uncertain & ~hedged))
             labels[fill] = 1.0
+            uncertain[fill] = False
         fields["image_labels"] = torch.from_numpy(labels)
         fields["image_uncertain"] = torch.from_numpy(uncertain)
         fields["masks"] = self._masks(record.image_id, (height, width))

@@ -1,0 +1,80 @@
+"""``anatomy-vlm data check``: what a loader keeps, how it splits, what its labels hold."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from anatomy_vlm.cli import main
+from anatomy_vlm.data.check import check_dataset, parse_options
+from anatomy_vlm.errors import ConfigError
+from tests.data.fixtures_loaders import stub_crosswalk
+from tests.data.fixtures_mimic import build_mimic
+
+
+@pytest.fixture(scope="module")
+def phantom_root(tmp_path_factory):
+    from anatomy_vlm.data.phantom.generate import PhantomConfig, generate
+
+    root = tmp_path_factory.mktemp("check") / "ph"
+    generate(PhantomConfig(out=root, n=16, size=128, seed=5, workers=1))
+    return root
+
+
+def test_phantom_check_counts_everything_and_finds_no_problem(phantom_root, capsys):
+    check = check_dataset("phantom", phantom_root)
+    assert check.problems == [] and check.kept == 16 and check.skipped == {}
+    assert sum(s["images"] for s in check.splits.values()) == 16
+    assert set(check.splits) <= {"train", "valid", "test"} and not any(check.patients_shared.values())
+    assert check.checked == 16 and check.unreadable == 0 and check.invalid == 0
+    assert check.image_size == {"min": [128, 128], "max": [128, 128]}
+    assert check.region_boxes["inside_image"] == 1.0
+    for counts in check.findings.values():  # every decoded sample lands in exactly one column
+        assert sum(counts.values()) == 16
+    assert check.masks["left_lung"] == 16 and check.grounded_sentences > 0
+    assert main(["data", "check", "phantom", str(phantom_root), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["findings"] == check.findings and printed["region_set"]["name"] == "cig29"
+    truth = [json.loads(line) for line in (phantom_root / "phantom_truth.jsonl").read_text().splitlines()]
+    text = json.dumps(printed)
+    assert not any(str(t["subject_id"]) in text or t["dicom_id"] in text for t in truth)  # counts only
+
+
+def test_limit_caps_decoding_but_not_the_index(phantom_root):
+    check = check_dataset("phantom", phantom_root, limit=4)
+    assert check.checked == 4 and sum(s["images"] for s in check.splits.values()) == 16
+
+
+def test_skipped_files_and_a_patient_in_two_splits_are_reported(tmp_path, capsys):
+    root = build_mimic(tmp_path, imagenome_splits=False)
+    split_csv = root / "mimic-cxr-2.0.0-split.csv.gz"
+    lines = gzip.decompress(split_csv.read_bytes()).decode().splitlines()
+    lines = [line.replace("d2,50000001,10000001,train", "d2,50000001,10000001,test") for line in lines]
+    split_csv.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    check = check_dataset("mimic", root, frontal_only=False, crosswalk=stub_crosswalk, hierarchy=None)
+    assert check.skipped == {"malformed row": 1, "missing file": 1, "corrupt image": 1}
+    assert check.patients_shared == {"test|train": 1, "test|valid": 0, "train|valid": 0}
+    assert any("patients shared" in p for p in check.problems)
+    assert main(["data", "check", "mimic", str(root), "--all-views"]) == 1
+    out = capsys.readouterr().out
+    assert "mimic: kept" in out and "patients shared between splits: 1" in out
+
+
+def test_bad_input_is_one_line_and_exit_2(phantom_root, tmp_path, capsys):
+    for argv in (["data", "check", "phantom", str(tmp_path / "missing")],
+                 ["data", "check", "nonsense", str(phantom_root)],
+                 ["data", "check", "phantom", str(phantom_root), "--option", "no-equals-sign"],
+                 ["data", "check", "phantom", str(phantom_root), "--option", "not_an_option=1"],
+                 ["data", "check", "phantom", str(phantom_root), "--policy", "lenient"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("anatomy-vlm: error:") and "\n" not in err and "Traceback" not in err
+
+
+def test_option_values_are_typed():
+    assert parse_options(["a=1", "b=0.5", "c=true", "d=none", "e=/data/x", "min-box-votes=2"]) == {
+        "a": 1, "b": 0.5, "c": True, "d": None, "e": "/data/x", "min_box_votes": 2}
+    with pytest.raises(ConfigError):
+        parse_options(["=1"])
