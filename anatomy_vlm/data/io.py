@@ -133,7 +133,22 @@ def _read_raster(path: Path, fmt: str) -> np.ndarray:
 
 
 def read_mask(path: str | Path) -> np.ndarray:
-    """A mask image (any bit depth) as ``[H, W]`` bool: True where above half range."""
+    """A mask image (any bit depth) as ``[H, W]`` bool: True where above half range.
+
+    8-bit grayscale PNGs (what the phantom writes) are thresholded as integers, without the
+    float image in between; anything else goes through :func:`read_image`.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".png" and path.is_file():
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                if img.mode == "L":
+                    img.load()
+                    return np.asarray(img) > 127
+        except (OSError, ValueError, SyntaxError) as err:
+            raise DataError(f"corrupt image {path.name}: {err}") from None
     return read_image(path) > 0.5
 
 

@@ -329,10 +329,12 @@ def resize(sample: CXRSample, size: int | tuple[int, int]) -> CXRSample:
     image = nnf.interpolate(
         sample.image[None], size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=True
     )[0].clamp_(0.0, 1.0)
-    masks = {
-        name: nnf.interpolate(m[None, None].float(), size=(out_h, out_w), mode="nearest")[0, 0] > 0.5
-        for name, m in sample.masks.items()
-    }
+    masks = {}
+    if sample.masks:  # all masks in one nearest-neighbour call, as uint8
+        names = list(sample.masks)
+        stacked = torch.stack([sample.masks[n] for n in names]).to(torch.uint8)[None]
+        resized = nnf.interpolate(stacked, size=(out_h, out_w), mode="nearest")[0] > 0
+        masks = dict(zip(names, resized, strict=True))
     return replace(
         sample,
         image=image,

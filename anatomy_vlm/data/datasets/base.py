@@ -341,9 +341,11 @@ class CXRDataset(torch.utils.data.Dataset):
         the loader runs without the KG (``hierarchy=None`` or a custom callable)."""
         if self.hierarchy != "kg":
             return
-        from kg import AnatomyKG
+        if "kg" not in self._mappers:  # once per process: AnatomyKG.load() re-hashes the ontology files
+            from kg import AnatomyKG
 
-        kg = AnatomyKG.load()
+            self._mappers["kg"] = AnatomyKG.load()
+        kg = self._mappers["kg"]
         regions, findings = self.region_set.ids, self.finding_set.ids
         targets["region_labels"] = torch.from_numpy(
             kg.propagate_labels(targets["region_labels"].numpy(), regions, findings))

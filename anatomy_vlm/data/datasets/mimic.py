@@ -232,11 +232,11 @@ class MimicImaGenome(CXRDataset):
         folder = self.root / "masks" / dicom_id
         if not self.load_masks or not folder.is_dir():
             return {}
-        from anatomy_vlm.data.io import read_image
+        from anatomy_vlm.data.io import read_mask
 
         masks = {}
         for path in sorted(folder.glob("*.png")):
-            mask = read_image(path) > 0.5
+            mask = read_mask(path)
             if mask.shape == shape:
                 masks[path.stem] = torch.from_numpy(mask)
         return masks
