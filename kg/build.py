@@ -29,18 +29,38 @@ def ontology_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
 
 
+_KEYS: dict[tuple, str] = {}  # file signature (path, size, mtime) -> version key, per process
+
+
 def version_key(onto: Path, data: Path | None) -> str:
-    """Short hash identifying a build: format, builder code, ontology content, corpus files."""
-    digest = hashlib.sha256(f"format={GRAPH_FORMAT}".encode())
+    """Short hash identifying a build: format, builder code, ontology content, corpus files.
+
+    The content hash is computed once per process for a given set of file sizes and
+    modification times; an edited file changes its signature and is hashed again.
+    """
     here = Path(__file__).resolve().parent
-    for name in _BUILDER_MODULES:
-        digest.update(name.encode() + (here / name).read_bytes())
-    for path in ontology_files(onto):
+    code = [here / name for name in _BUILDER_MODULES]
+    files = ontology_files(onto)
+    corpora = sorted(_corpora(data).items())
+    signature = (GRAPH_FORMAT, str(onto), *(_stat(p) for p in (*code, *files)),
+                 *((name, _stat(path) if path else None) for name, path in corpora))
+    if signature in _KEYS:
+        return _KEYS[signature]
+    digest = hashlib.sha256(f"format={GRAPH_FORMAT}".encode())
+    for name, path in zip(_BUILDER_MODULES, code, strict=True):
+        digest.update(name.encode() + path.read_bytes())
+    for path in files:
         digest.update(path.relative_to(onto).as_posix().encode() + path.read_bytes())
-    for name, path in sorted(_corpora(data).items()):
+    for name, path in corpora:
         stat = path.stat() if path else None
         digest.update(f"{name}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
-    return digest.hexdigest()[:16]
+    _KEYS[signature] = key = digest.hexdigest()[:16]
+    return key
+
+
+def _stat(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns
 
 
 def _corpora(data: Path | None) -> dict[str, Path | None]:
