@@ -93,9 +93,19 @@ def _load_sentence_transformer(path: Path, device: str):
     if not (Path(path) / "modules.json").is_file():
         raise TextEncoderUnavailableError(f"text encoder unavailable: no sentence-transformers model in {path}")
     try:
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar on every load of a local model
+    except ImportError:
+        hf_logging, bars = None, False
+    try:
         return SentenceTransformer(str(path), device=device, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise TextEncoderUnavailableError(f"text encoder unavailable: cannot load {path} ({exc})") from None
+    finally:
+        if hf_logging is not None and bars:
+            hf_logging.enable_progress_bar()
 
 
 @dataclass(frozen=True)
