@@ -49,6 +49,22 @@ def test_synthetic_openi(mini_corpora):
     assert first.image_ids == ("CXR1_IM-0001-1001",) and first.mesh_automatic == ("opacity",)
 
 
+@pytest.mark.skipif(__import__("pyexpat").version_info < (2, 4, 0), reason="expat without an amplification limit")
+def test_openi_xml_entity_attacks_fail_cleanly():
+    """Report XML is user input: an entity-expansion bomb and an external entity are refused by
+    the parser (expat's amplification limit; ElementTree never fetches external entities)."""
+    from kg.errors import KGError
+
+    entities = '<!ENTITY a0 "ha">' + "".join(
+        f'<!ENTITY a{i} "{f"&a{i - 1};" * 10}">' for i in range(1, 10))
+    body = "<eCitation><Abstract><AbstractText Label=\"FINDINGS\">{}</AbstractText></Abstract></eCitation>"
+    bomb = f'<?xml version="1.0"?><!DOCTYPE eCitation [{entities}]>' + body.format("&a9;")
+    xxe = '<?xml version="1.0"?><!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + body.format("&x;")
+    for xml in (bomb, xxe):
+        with pytest.raises(KGError, match="malformed Open-I report XML"):
+            openi.parse_report(xml.encode())
+
+
 def test_recount_top40_padchest_pairs_exactly(padchest_studies):
     """Top 40 (finding, localization) pairs, sentence level, physician subset: exact study counts."""
     column = "studies_sentence_level_physician_subset"
