@@ -4,13 +4,15 @@ Subcommand groups register themselves through an ``add_parser(subparsers)`` func
 own module and are imported lazily, so ``anatomy-vlm kg …``, ``report parse`` and
 ``data phantom`` never import torch.
 
-Bad input (any :class:`anatomy_vlm.errors.AnatomyVLMError` or :class:`kg.errors.KGError`)
+A group called without its subcommand (``anatomy-vlm data``) prints that group's help and exits
+with status 2. Bad input (any :class:`anatomy_vlm.errors.AnatomyVLMError` or :class:`kg.errors.KGError`)
 exits with status 2 and one line on stderr; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 
@@ -39,7 +41,15 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             sub.add_parser(name, help=help_line, add_help=False)
             continue
         importlib.import_module(module).add_parser(sub, name=name, help=help_line)
+        group = sub.choices[name]
+        if group.get_default("func") is None:  # a group called without its subcommand: its help, exit 2
+            group.set_defaults(func=functools.partial(_print_help, group))
     return parser
+
+
+def _print_help(parser: argparse.ArgumentParser, _args: argparse.Namespace) -> int:
+    parser.print_help()
+    return 2
 
 
 def _version() -> str:

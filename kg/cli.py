@@ -16,11 +16,11 @@ from kg.errors import KGError
 
 
 def add_parser(subparsers, *, name: str = "kg", help: str = "query and export the anatomy knowledge graph") -> argparse.ArgumentParser:  # noqa: A002
-    """Register ``kg`` and its subcommands on the dispatcher's subparsers; leaf parsers set ``func``."""
+    """Register ``kg`` and its subcommands on the dispatcher's subparsers; leaf parsers set ``func``
+    (the dispatcher prints this group's help when no subcommand is given)."""
     parser = subparsers.add_parser(name, help=help, description="Query and export the anatomy knowledge graph "
                                    "(ontology + evidence mined from PadChest and Open-I). Every subcommand takes --json.")
     sub = parser.add_subparsers(dest="kg_command", metavar="SUBCOMMAND")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
     def leaf(cmd: str, func, help_line: str) -> argparse.ArgumentParser:
         p = sub.add_parser(cmd, help=help_line, description=help_line)

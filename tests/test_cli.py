@@ -23,6 +23,13 @@ def test_no_command_prints_help_and_exits_2(capsys):
     assert "usage:" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("group", "leaf"), [("kg", "resolve"), ("data", "phantom"), ("report", "parse")])
+def test_group_without_subcommand_prints_its_help_and_exits_2(capsys, group, leaf):
+    assert main([group]) == 2
+    out = capsys.readouterr().out
+    assert f"usage: anatomy-vlm {group}" in out and leaf in out
+
+
 def test_unknown_command_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])

@@ -66,13 +66,7 @@ def add_parser(subparsers, *, name: str = "data", help: str = "phantom generatio
                        help="a loader option, repeatable (e.g. imagenome_root=/data/ig, min_box_votes=2)")
     check.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     check.set_defaults(func=_run_check)
-    group.set_defaults(func=lambda _args: _print_group_help(group))
     return group
-
-
-def _print_group_help(group: argparse.ArgumentParser) -> int:
-    group.print_help()
-    return 2
 
 
 def _run_phantom(args: argparse.Namespace) -> int:

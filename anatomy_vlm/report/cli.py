@@ -27,13 +27,7 @@ def add_parser(subparsers, *, name: str = "report", help: str = "report groundin
     parse.add_argument("source", metavar="TEXT|FILE", help="report text, a path to a text file, or - for stdin")
     parse.add_argument("--json", action="store_true", help="one JSON object per mention on stdout (JSON lines)")
     parse.set_defaults(func=run_parse)
-    group.set_defaults(func=lambda args: _usage(group))
     return group
-
-
-def _usage(group: argparse.ArgumentParser) -> int:
-    group.print_help()
-    return 2
 
 
 def read_report(source: str) -> str:
