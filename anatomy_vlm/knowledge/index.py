@@ -17,6 +17,7 @@ type-filtered searches use the CPU copy with an ID selector.
 
 from __future__ import annotations
 
+import functools
 import math
 from enum import Enum
 from pathlib import Path
@@ -52,12 +53,11 @@ _FAISS_115_BLAS_THRESHOLD = 128_000
 BLAS_THRESHOLD_PER_THREAD = 800
 
 
+@functools.cache
 def _faiss():
     import faiss
 
-    if not getattr(_faiss, "tuned", False):
-        _faiss.tuned = True
-        tune_flat_search(faiss)
+    tune_flat_search(faiss)
     return faiss
 
 

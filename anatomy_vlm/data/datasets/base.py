@@ -341,7 +341,7 @@ class CXRDataset(torch.utils.data.Dataset):
         the loader runs without the KG (``hierarchy=None`` or a custom callable)."""
         if self.hierarchy != "kg":
             return
-        if "kg" not in self._mappers:  # once per process: AnatomyKG.load() re-hashes the ontology files
+        if "kg" not in self._mappers:  # once per process: AnatomyKG.load() checks the ontology files per call
             from kg import AnatomyKG
 
             self._mappers["kg"] = AnatomyKG.load()

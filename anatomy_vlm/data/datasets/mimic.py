@@ -211,8 +211,11 @@ class MimicImaGenome(CXRDataset):
             # ("Support Devices" reaches every device: each stays uncertain until the scene graph
             # names the device). A hedge in the report (-1) stays uncertain, because scene graphs,
             # like Chest ImaGenome's, record hedged mentions as "yes"; an explicit negative stays.
-            _, hedged = self.mapper("chexpert").map({k: v for k, v in values.items() if v == UNC})
-            fill = region_pos & ((np.isnan(labels) & ~uncertain) | (uncertain & ~hedged))
+            fill = region_pos & np.isnan(labels) & ~uncertain
+            settle = region_pos & uncertain
+            if settle.any():  # which of those uncertain columns a hedge reached
+                _, hedged = self.mapper("chexpert").map({k: v for k, v in values.items() if v == UNC})
+                fill |= settle & ~hedged
             labels[fill] = 1.0
             uncertain[fill] = False
         fields["image_labels"] = torch.from_numpy(labels)
