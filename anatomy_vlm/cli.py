@@ -21,6 +21,8 @@ _GROUPS = [
     ("kg", "kg.cli", "query and export the anatomy knowledge graph"),
     ("data", "anatomy_vlm.data.cli", "phantom generation and dataset tools"),
     ("report", "anatomy_vlm.report.cli", "report grounding"),
+    ("train", "anatomy_vlm.engine.cli", "train a model (anatomy_vlm, holistic or prior) into a run directory"),
+    ("evaluate", "anatomy_vlm.eval.cli", "evaluate run directories side by side (metrics.json, scores.npz)"),
     ("quickstart", "anatomy_vlm.quickstart", "run the embedded default end to end"),
 ]
 
