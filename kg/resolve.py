@@ -16,11 +16,10 @@ No hit raises :class:`~kg.errors.UnknownTermError` with "did you mean" suggestio
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from functools import lru_cache
 
 from kg.errors import UnknownTermError
+from kg.normalise import normalise_term
 from kg.types import Match
 
 SIDE_WORDS = {"left": "left", "l": "left", "lt": "left", "right": "right", "r": "right", "rt": "right",
@@ -35,34 +34,6 @@ ABBREVIATIONS = {
     "pa": "pulmonary artery", "luz": "left upper zone", "ruz": "right upper zone", "lz": "lung zone",
     "tb": "tuberculosis", "gg": "ground glass", "ggo": "ground glass opacity",
 }
-_IRREGULAR = {"hila": "hilum", "bronchi": "bronchus", "vertebrae": "vertebra", "pleurae": "pleura",
-              "apices": "apex", "costae": "costa", "lobi": "lobus", "diaphragms": "diaphragm"}
-_KEEP_S = ("ss", "us", "is", "ys", "as", "os", "xs")
-_PUNCT = re.compile(r"[^a-z0-9 ]+")
-
-
-@lru_cache(maxsize=16384)
-def singular(word: str) -> str:
-    """Crude English singular: ``opacities`` → ``opacity``, ``ribs`` → ``rib``; ``atelectasis`` kept."""
-    if word in _IRREGULAR:
-        return _IRREGULAR[word]
-    if len(word) <= 3 or word.endswith(_KEEP_S):
-        return word
-    if word.endswith("ies"):
-        return word[:-3] + "y"
-    if word.endswith(("ches", "shes", "xes", "sses")):
-        return word[:-2]
-    if word.endswith("s"):
-        return word[:-1]
-    return word
-
-
-def normalize(text: str) -> str:
-    """Lower case, punctuation to spaces, words singularised: ``"Pleural Effusions!"`` → ``"pleural effusion"``."""
-    text = text.lower().replace("&", " and ").replace("_", " ").replace("-", " ").replace("/", " ")
-    return " ".join(singular(w) for w in _PUNCT.sub(" ", text).split())
-
-
 class Resolver:
     """Index of every node's names; built once per :class:`~kg.graph.AnatomyKG` (milliseconds)."""
 
@@ -83,7 +54,7 @@ class Resolver:
         self._deletes: dict[str, set[str]] | None = None
 
     def _add(self, name: str, node_id: str, score: float) -> None:
-        key = normalize(name)
+        key = normalise_term(name)
         if not key:
             return
         entry = (node_id, score, name)
@@ -97,7 +68,7 @@ class Resolver:
     def resolve(self, text: str, *, types=None, limit: int = 5) -> list[Match]:
         """Best matches for ``text`` (at most ``limit``); UnknownTermError when none."""
         wanted = None if types is None else ((types,) if isinstance(types, str) else tuple(types))
-        query = normalize(text or "")
+        query = normalise_term(text or "")
         hits: dict[str, tuple[float, str]] = {}
         if query:
             for strategy in (self._exact, self._expanded, self._corrected):
@@ -113,7 +84,7 @@ class Resolver:
                 for nid, (score, matched) in ranked[:limit]]
 
     def suggest(self, query: str, wanted=None, n: int = 3) -> list[str]:
-        """Ids whose names are closest to the normalized query (for "did you mean")."""
+        """Ids whose names are closest to the normalised query (for "did you mean")."""
         import difflib
 
         close = difflib.get_close_matches(query, list(self.keys), n=n * 3, cutoff=0.6)
