@@ -4,6 +4,9 @@ Finding, disease and device nodes give finding terms; anatomy nodes give region 
 from their preferred label, synonyms and abbreviations. A short supplement (report phrasing the
 ontology does not list as synonyms, tuned on the Open-I dev split only) is added for ids the
 graph holds. Nothing is cached on disk; one lexicon per graph is kept in memory.
+
+Words are normalised by :func:`kg.normalise.singular`, the project's one plural normaliser, the
+same one ``kg resolve`` uses: a term the parser reads is a term the resolver finds.
 """
 
 from __future__ import annotations
@@ -13,39 +16,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from anatomy_vlm.report import vocabulary
+from kg.normalise import singular
 
-__all__ = ["Lexicon", "Token", "tokenize", "normalize"]
+__all__ = ["Lexicon", "Token", "tokenize"]
 
 FINDING_TYPES = ("finding", "disease", "device")
 _TOKEN = re.compile(r"[A-Za-z]+(?:'[a-z]+)?|\d+(?:\.\d+)?|[^\sA-Za-z\d]")
-_IRREGULAR = {"hila": "hilum", "apices": "apex", "pleurae": "pleura", "vertebrae": "vertebra",
-              "diaphragms": "diaphragm", "bases": "base", "pneumothoraces": "pneumothorax",
-              "ribs": "rib", "lungs": "lung", "viscera": "viscus", "media": "media"}
-_KEEP_S = ("ss", "us", "is", "ous", "xs")
 
 
 @dataclass(frozen=True)
 class Token:
-    """One token: ``text`` as written, ``norm`` lower-cased and singular, ``[start, end)`` chars."""
+    """One token: ``text`` as written, ``norm`` = ``kg.normalise.singular(text)``, ``[start, end)`` chars."""
 
     text: str
     norm: str
     start: int
     end: int
-
-
-def normalize(word: str) -> str:
-    """Lower-case and singularise one word (``opacities`` → ``opacity``, ``hila`` → ``hilum``)."""
-    low = word.lower()
-    if low in _IRREGULAR:
-        return _IRREGULAR[low]
-    if len(low) > 4 and low.endswith("ies"):
-        return low[:-3] + "y"
-    if len(low) > 4 and low.endswith(("sses", "shes", "ches", "xes")):
-        return low[:-2]
-    if len(low) > 3 and low.endswith("s") and not low.endswith(_KEEP_S):
-        return low[:-1]
-    return low
 
 
 def tokenize(text: str, offset: int = 0) -> list[Token]:
@@ -55,7 +41,7 @@ def tokenize(text: str, offset: int = 0) -> list[Token]:
         word = match.group()
         if word in {"-", "/"}:
             continue
-        tokens.append(Token(word, normalize(word), offset + match.start(), offset + match.end()))
+        tokens.append(Token(word, singular(word), offset + match.start(), offset + match.end()))
     return tokens
 
 

@@ -29,6 +29,10 @@ from anatomy_vlm.report.sentences import Sentence, split_sentences
 __all__ = ["Mention", "parse_report", "parse_sentence"]
 
 _ALTERNATIVES = frozenset({"or", "versus", "vs"})
+# A mention echoes its sentence up to this many characters; a longer sentence is echoed as a
+# window around the mention, so output stays proportional to the input (not to mentions x
+# sentence length).
+SENTENCE_ECHO_CHARS = 240
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,9 @@ class Mention:
     """One finding mention.
 
     Attributes:
-        sentence: the sentence text (whitespace-normalised).
+        sentence: the sentence text (whitespace-normalised); a sentence longer than
+            ``SENTENCE_ECHO_CHARS`` (240) is echoed as a window of about that many characters
+            around the mention, with ``…`` where it was cut.
         finding: ontology id of the finding, disease or device.
         regions: anatomy ids where the sentence places it (empty when it names no place).
         negated: the sentence says it is absent.
@@ -77,7 +83,8 @@ def parse_report(text: str, kg=None, *, lexicon: Lexicon | None = None) -> list[
 
     Args:
         text: report text (sections such as ``FINDINGS:`` allowed).
-        kg: an :class:`kg.AnatomyKG` whose vocabulary to use; default ``AnatomyKG.load()``.
+        kg: an :class:`kg.AnatomyKG` whose vocabulary to use; default
+            ``anatomy_vlm.kgload.load_kg()`` (raises ``KGError`` when no graph can be loaded).
         lexicon: a prebuilt :class:`Lexicon` (overrides ``kg``).
     """
     lex = lexicon or _lexicon_for(kg)
@@ -108,18 +115,31 @@ def parse_sentence(text: str, sentence: Sentence, lex: Lexicon, *, index: int = 
         negated = status.negated or item.negated
         uncertain = (status.uncertain or id(item) in alternatives) and not negated
         regions = regions_of(item, lex)
+        span = (tokens[item.start].start, tokens[item.end - 1].end)
         mentions.append(Mention(
-            sentence=sentence.text,
+            sentence=_echo(text, sentence, span),
             finding=item.node_id,
             regions=regions,
             negated=negated,
             uncertain=uncertain,
             sides=sides_of(item, regions, lex),
-            span=(tokens[item.start].start, tokens[item.end - 1].end),
-            text=text[tokens[item.start].start : tokens[item.end - 1].end],
+            span=span,
+            text=text[span[0] : span[1]],
             sentence_index=index,
         ))
     return mentions
+
+
+def _echo(text: str, sentence: Sentence, span: tuple[int, int]) -> str:
+    """The sentence, or a window of about ``SENTENCE_ECHO_CHARS`` around ``span`` when longer."""
+    if len(sentence.text) <= SENTENCE_ECHO_CHARS:
+        return sentence.text
+    width = max(SENTENCE_ECHO_CHARS, span[1] - span[0])
+    start = max(sentence.start, span[0] - (width - (span[1] - span[0])) // 2)
+    end = min(sentence.end, start + width)
+    start = max(sentence.start, end - width)
+    window = " ".join(text[start:end].split())
+    return ("…" if start > sentence.start else "") + window + ("…" if end < sentence.end else "")
 
 
 def _scan(tokens: list[Token], lex: Lexicon) -> list[Phrase]:
@@ -263,9 +283,9 @@ def _alternatives(findings, tokens, triggers, text: str) -> set[int]:
 
 
 def _lexicon_for(kg) -> Lexicon:
-    from anatomy_vlm.report.kgsource import default_lexicon, lexicon_of
+    from anatomy_vlm.report.kgsource import lexicon_of
 
-    return default_lexicon() if kg is None else lexicon_of(kg)
+    return lexicon_of(kg)
 
 
 def _node_json(kg, node_id: str) -> dict:

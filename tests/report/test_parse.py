@@ -131,11 +131,14 @@ def test_sides_field(tiny_lexicon):
     assert by_finding("Small left pleural effusion.", tiny_lexicon)["pleural_effusion"].sides == ("left",)
 
 
-def test_sets_only_vocabulary_still_parses():
-    """The fallback vocabulary (sets.json ids + supplement) used when kg has no graph module."""
-    from anatomy_vlm.report.kgsource import sets_nodes
-    from anatomy_vlm.report.lexicon import Lexicon
+def test_no_graph_is_an_error_not_a_fallback_vocabulary(monkeypatch):
+    """Without a graph the parser raises the loader's KGError (no silent stand-in lexicon)."""
+    import anatomy_vlm.kgload
+    from kg.errors import KGError
 
-    lexicon = Lexicon.from_nodes(sets_nodes())
-    found = by_finding("Small left pleural effusion. No pneumothorax.", lexicon)
-    assert found["pleural_effusion"].regions == ("left_lung",) and found["pneumothorax"].negated
+    def broken():
+        raise KGError("ontology folder missing")
+
+    monkeypatch.setattr(anatomy_vlm.kgload, "load_kg", broken)
+    with pytest.raises(KGError, match="ontology folder missing"):
+        parse_report("Small left pleural effusion.")
