@@ -5,8 +5,11 @@ own module and are imported lazily, so ``anatomy-vlm kg …``, ``report parse`` 
 ``data phantom`` never import torch.
 
 A group called without its subcommand (``anatomy-vlm data``) prints that group's help and exits
-with status 2. Bad input (any :class:`anatomy_vlm.errors.AnatomyVLMError` or :class:`kg.errors.KGError`)
-exits with status 2 and one line on stderr; ``--debug`` shows the traceback instead.
+with status 2. Bad input (any :class:`anatomy_vlm.errors.AnatomyVLMError` or :class:`kg.errors.KGError`,
+an OSError from a path the user named, a RecursionError from a symlink loop or input nested too
+deep) exits with status 2 and one line on stderr; ``--debug`` shows the traceback instead. A
+command line that does not parse is one line too (every subparser is an :class:`OneLineParser`),
+ending with where the help is.
 """
 
 from __future__ import annotations
@@ -15,6 +18,18 @@ import argparse
 import functools
 import importlib
 import sys
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr and exit 2 (no usage block).
+
+    ``add_subparsers`` builds subparsers of the parser's own class, so every group and leaf
+    registered below it inherits this."""
+
+    def error(self, message: str):  # type: ignore[override]
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text} (see '{self.prog} --help')\n")
+
 
 # (subcommand, module that defines add_parser, help line)
 _GROUPS = [
@@ -28,7 +43,7 @@ _GROUPS = [
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="anatomy-vlm",
         description="Anatomy-VLM: an anatomy-aware, knowledge-graph-driven vision-language model "
         "for chest radiographs. Not for clinical use.",
@@ -38,8 +53,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, module, help_line in _GROUPS:
-        if wanted is not None and wanted != name:
-            # Register a placeholder so `--help` lists it without importing the module.
+        if wanted != name:
+            # A placeholder, so `--help` lists it without importing the module (or torch).
             sub.add_parser(name, help=help_line, add_help=False)
             continue
         importlib.import_module(module).add_parser(sub, name=name, help=help_line)
@@ -64,7 +79,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from anatomy_vlm.errors import AnatomyVLMError
     from kg.errors import KGError
 
-    return (AnatomyVLMError, KGError, FileNotFoundError, PermissionError, IsADirectoryError)
+    return (AnatomyVLMError, KGError, OSError, RecursionError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(err: BaseException) -> str:
+    if isinstance(err, RecursionError):
+        return "input nested too deeply, or a symlink loop (RecursionError); --debug shows where"
     text = str(err) or type(err).__name__
     return " ".join(text.split())
 

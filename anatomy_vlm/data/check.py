@@ -8,7 +8,12 @@ per-finding positive / negative / uncertain / not-mentioned counts at image leve
 coverage, grounded report sentences and masks. ``problems`` lists what breaks the data contract;
 the CLI (``anatomy-vlm data check``) exits 1 when there are any.
 
-Patient and image identifiers are never part of the result: it holds counts only.
+Patient and image identifiers are never part of the result: it holds counts only, and its
+messages name table rows and sample numbers, never ids.
+
+Loader options given as text (``--option KEY=VALUE``) are converted by the loader's own typed
+converters (:attr:`CXRDataset.OPTIONS`) before the dataset is opened: an unknown key or a bad
+value is a ConfigError (exit 2), never a failure blamed on every sample.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from anatomy_vlm.errors import ConfigError
+from anatomy_vlm.errors import AnatomyVLMError, ConfigError
 
 __all__ = ["DatasetCheck", "check_dataset", "parse_options"]
 
@@ -86,50 +91,52 @@ class DatasetCheck:
         return out
 
 
-def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``["imagenome_root=/data/ig", "min_box_votes=2"]`` -> keyword arguments for the loader.
+def parse_options(pairs: list[str] | None) -> dict[str, str]:
+    """``["imagenome_root=/data/ig", "min-box-votes=2"]`` -> ``{key: text}`` (keys with ``_``).
 
-    Values ``true`` / ``false`` / ``none`` become booleans / None, integers and floats numbers;
-    everything else stays a string. A pair without ``=`` raises ConfigError.
+    Values stay text: the loader's converters type and check them (:func:`check_dataset`). A
+    pair without ``=``, a key that is not a name, or a key given twice raises ConfigError.
     """
-    options: dict[str, Any] = {}
+    options: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key.isidentifier():
             raise ConfigError(f"--option expects KEY=VALUE, got {pair!r}")
-        options[key] = _value(value.strip())
+        if key in options:
+            raise ConfigError(f"--option {key} given twice")
+        options[key] = value.strip()
     return options
 
 
-def _value(text: str) -> Any:
-    lowered = text.lower()
-    if lowered in {"true", "false"}:
-        return lowered == "true"
-    if lowered == "none":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def check_dataset(name: str, root: str | Path, *, limit: int | None = None, **loader_kwargs: Any) -> DatasetCheck:
+def check_dataset(
+    name: str,
+    root: str | Path,
+    *,
+    limit: int | None = None,
+    options: dict[str, Any] | None = None,
+    **loader_kwargs: Any,
+) -> DatasetCheck:
     """Open ``name`` at ``root`` (all splits) and count what the model would see.
 
     ``limit`` caps how many samples are decoded (the index and split counts always cover the
-    whole dataset); other keyword arguments go to the loader (see ``open_dataset``).
+    whole dataset). ``options`` (text or typed values, e.g. from ``--option``) are converted
+    by the loader's typed converters before anything is opened; other keyword arguments go to
+    the loader as they are (see ``open_dataset``).
     """
-    from anatomy_vlm.data.datasets import open_dataset
+    from anatomy_vlm.data.datasets import dataset_class
 
     start = time.perf_counter()
-    if "split" in loader_kwargs:
+    if "split" in loader_kwargs or "split" in (options or {}):
         raise ConfigError("data check covers every split; do not pass split")
+    loader = dataset_class(name)
+    typed = loader.coerce_options(dict(options or {}))
+    clash = sorted(set(typed) & set(loader_kwargs))
+    if clash:
+        raise ConfigError(f"{name}: {', '.join(clash)} given both as an option and as an argument")
     try:
-        dataset = open_dataset(name, root, **loader_kwargs)
-    except TypeError as err:  # an option the loader does not take
+        dataset = loader(root, **typed, **loader_kwargs)
+    except TypeError as err:  # a keyword argument the loader does not take
         raise ConfigError(f"{name}: {err}") from None
     check = DatasetCheck(
         dataset=dataset.source, load_summary=dataset.report.summary(), kept=dataset.report.kept,
@@ -164,6 +171,16 @@ def _shared_patients(records) -> dict[str, int]:
     return {f"{a}|{b}": len(patients[a] & patients[b]) for a, b in combinations(sorted(patients), 2)}
 
 
+def _safe_text(err: Exception) -> str:
+    """The error's type, and its text only when the project wrote it (typed errors, the sample
+    contract's): a foreign message may quote a value from the data, an id among them."""
+    from anatomy_vlm.data.types import SampleContractError
+
+    own = isinstance(err, (AnatomyVLMError, SampleContractError))
+    text = " ".join(str(err).split())[:160] if own else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def _mask_kind(name: str) -> str:
     """``lesion_03_nodule`` -> ``lesion: nodule``; anatomy masks keep their name."""
     match = _LESION.fullmatch(name)
@@ -182,10 +199,10 @@ def _decode(dataset, check: DatasetCheck, limit: int | None) -> None:
     for index in range(n):
         try:
             sample = dataset[index]
-        except Exception as err:  # the loader, or CXRSample.validate (shapes, boxes inside the image, labels)
+        except Exception as err:  # strict policy, or CXRSample.validate (shapes, boxes, labels)
             check.invalid += 1
             if check.invalid <= 3:
-                check.problems.append(f"sample {index}: {type(err).__name__}: {str(err).splitlines()[0][:160]}")
+                check.problems.append(f"sample {index}: {_safe_text(err)}")
             continue
         check.checked += 1
         if sample is None:  # skipped under the "skip" policy, counted in the load report

@@ -63,7 +63,9 @@ def add_parser(subparsers, *, name: str = "data", help: str = "phantom generatio
                        help="keep lateral films too (default: frontal PA/AP only)")
     check.add_argument("--limit", type=int, default=None, help="decode at most this many samples")
     check.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                       help="a loader option, repeatable (e.g. imagenome_root=/data/ig, min_box_votes=2)")
+                       help="a loader option, repeatable, checked before the dataset is opened (e.g. "
+                            "imagenome_root=/data/ig, min_box_votes=2, verify=true); an unknown key or a "
+                            "bad value exits 2 and names the known options")
     check.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     check.set_defaults(func=_run_check)
     return group
@@ -90,10 +92,9 @@ def _run_check(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 0:
         raise ConfigError(f"--limit must be >= 0, got {args.limit}")
-    options = parse_options(args.option)
-    result = check_dataset(args.dataset, args.root, limit=args.limit, finding_set=args.finding_set,
-                           region_set=args.region_set, policy=args.policy, uncertainty=args.uncertainty,
-                           frontal_only=not args.all_views, **options)
+    result = check_dataset(args.dataset, args.root, limit=args.limit, options=parse_options(args.option),
+                           finding_set=args.finding_set, region_set=args.region_set, policy=args.policy,
+                           uncertainty=args.uncertainty, frontal_only=not args.all_views)
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:

@@ -10,22 +10,43 @@ Every reader returns a ``[H, W]`` float32 array in [0, 1] with 0 = black (air) a
   windowing); without VOI the range is min-max scaled. ``MONOCHROME1`` is inverted.
 
 The format is detected from the file's magic bytes, not its suffix (real collections ship PNGs
-named ``.jpg``). A missing, empty, truncated or undecodable file raises
-:class:`anatomy_vlm.errors.DataError`. DICOM patient identifiers (PatientID, PatientName,
+named ``.jpg``). A missing, empty, truncated or undecodable file raises a typed
+:class:`anatomy_vlm.errors.DataError` (``MissingFile``, ``CorruptImage`` …). Files are opened
+without blocking and checked to be regular files first (:func:`open_regular`), so a named
+pipe or device in place of an image is a ``NotRegularFile``, never a hang; an image whose
+declared size exceeds :data:`MAX_PIXELS` (a decompression bomb) is an ``ImageTooLarge``,
+rejected before its pixels are decoded. DICOM patient identifiers (PatientID, PatientName,
 BirthDate, …) are never parsed (pydicom reads only the pixel and acquisition tags listed in
 ``_DICOM_TAGS``), so they cannot reach a return value, a log line or an error message.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import (
+    CorruptImage,
+    DataError,
+    FileTooLarge,
+    ImageTooLarge,
+    MissingFile,
+    NotRegularFile,
+    UnreadableFile,
+)
 
-__all__ = ["DicomInfo", "read_image", "read_mask", "read_dicom", "probe_image", "image_format"]
+__all__ = ["DicomInfo", "read_image", "read_mask", "read_dicom", "probe_image", "image_format",
+           "open_regular", "read_regular", "MAX_PIXELS", "MAX_FILE_BYTES"]
+
+MAX_PIXELS = 64 * 2**20  # ~67 Mpx per frame: 8k x 8k; chest films are at most ~4.3k x 4.3k
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: no radiograph or annotation file is near it
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 _DICOM_TAGS = [
@@ -49,10 +70,46 @@ class DicomInfo:
     modality: str
 
 
-def image_format(path: Path) -> str:
-    """``"jpeg"``, ``"png"``, ``"dicom"`` or ``"unknown"`` from the first bytes of the file."""
-    with open(path, "rb") as handle:
-        head = handle.read(132)
+def open_regular(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> BinaryIO:
+    """Open ``path`` for binary reading only when it is a regular file of at most ``max_bytes``.
+
+    The file is opened non-blocking and checked with ``fstat`` on the open descriptor, so a named
+    pipe, device or socket is refused without ever waiting on it (no check-then-open race).
+    Raises ``MissingFile``, ``NotRegularFile``, ``UnreadableFile`` (permissions, symlink loop,
+    I/O error) or ``FileTooLarge`` (over ``max_bytes``).
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise MissingFile(f"missing file: {path.name}") from None
+    except (OSError, ValueError) as err:  # ValueError: an embedded NUL in the path
+        code = errno.errorcode.get(getattr(err, "errno", None) or 0, type(err).__name__)
+        raise UnreadableFile(f"unreadable file {path.name} ({code})", detail=code) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(f"not a regular file: {path.name}")
+        if info.st_size > max_bytes:
+            raise FileTooLarge(f"{path.name}: {info.st_size} bytes (limit {max_bytes})",
+                                detail=f"file over {max_bytes} bytes")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file (see :func:`open_regular` for what is refused)."""
+    with open_regular(path, max_bytes=max_bytes) as handle:
+        try:
+            return handle.read()
+        except OSError as err:
+            code = errno.errorcode.get(err.errno or 0, "OSError")
+            raise UnreadableFile(f"unreadable file {Path(path).name} ({code})", detail=code) from None
+
+
+def _format_of(head: bytes, path: Path) -> str:
     if head.startswith(_PNG_SIG):
         return "png"
     if head.startswith(_JPEG_SIG):
@@ -62,64 +119,92 @@ def image_format(path: Path) -> str:
     return "unknown"
 
 
-def probe_image(path: str | Path) -> str | None:
+def image_format(path: str | Path) -> str:
+    """``"jpeg"``, ``"png"``, ``"dicom"`` or ``"unknown"`` from the first bytes of the file."""
+    with open_regular(path) as handle:
+        return _format_of(handle.read(132), Path(path))
+
+
+def probe_image(path: str | Path) -> DataError | None:
     """Cheap structural check without decoding pixels.
 
-    Returns None when the file looks whole, else the reason: ``"missing file"`` or
-    ``"corrupt image"`` (empty, unknown format, JPEG without end marker, PNG without IEND,
-    DICOM that does not parse or whose pixel data is shorter than Rows x Columns needs).
+    Returns None when the file looks whole, else the typed error saying why: ``MissingFile``,
+    ``NotRegularFile``, ``UnreadableFile``, ``ImageTooLarge`` (PNG header or DICOM size over
+    :data:`MAX_PIXELS`) or ``CorruptImage`` (empty, unknown format, JPEG without end marker,
+    PNG without IEND, DICOM that does not parse or whose pixel data is shorter than Rows x
+    Columns needs).
     """
     path = Path(path)
-    if not path.is_file():
-        return "missing file"
-    size = path.stat().st_size
-    if size < 8:
-        return "corrupt image"
-    fmt = image_format(path)
-    if fmt == "dicom":
-        try:
-            _read_dataset(path)
-        except DataError:
-            return "corrupt image"
-        return None
-    with open(path, "rb") as handle:
-        handle.seek(max(0, size - 64))
-        tail = handle.read().rstrip(b"\x00")
-    if fmt == "jpeg" and tail.endswith(b"\xff\xd9"):
-        return None
-    if fmt == "png" and b"IEND" in tail[-12:]:
-        return None
-    return "corrupt image"
+    try:
+        with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            head = handle.read(132)
+            if size < 8:
+                raise CorruptImage(f"corrupt image {path.name}: empty", detail="empty file")
+            fmt = _format_of(head, path)
+            if fmt == "dicom":
+                handle.seek(0)
+                _read_dataset(handle, path.name)
+                return None
+            handle.seek(max(0, size - 64))
+            tail = handle.read().rstrip(b"\x00")
+        if fmt == "png":
+            _check_pixels(int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), path.name)
+            if b"IEND" in tail[-12:]:
+                return None
+        if fmt == "jpeg" and tail.endswith(b"\xff\xd9"):
+            return None
+        raise CorruptImage(f"corrupt image {path.name}: truncated or unknown format",
+                           detail="truncated or unknown format")
+    except DataError as err:
+        return err
+    except OSError as err:  # a read error after a successful open
+        return UnreadableFile(f"unreadable file {path.name}", detail=errno.errorcode.get(err.errno or 0, "OSError"))
+
+
+def _check_pixels(width: int, height: int, name: str, frames: int = 1) -> None:
+    if width * height * max(frames, 1) > MAX_PIXELS:
+        raise ImageTooLarge(f"{name}: {width} x {height} pixels (limit {MAX_PIXELS})",
+                            detail=f"over {MAX_PIXELS} pixels")
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read any supported image as ``[H, W]`` float32 in [0, 1] (see module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"missing image file: {path.name}")
-    fmt = image_format(path)
-    if fmt == "dicom":
-        return read_dicom(path)[0]
-    if fmt in {"png", "jpeg"}:
-        return _read_raster(path, fmt)
-    raise DataError(f"corrupt image {path.name}: not a JPEG, PNG or DICOM file")
+    with open_regular(path) as handle:
+        fmt = _format_of(handle.read(132), path)
+        handle.seek(0)
+        if fmt == "dicom":
+            return _read_dicom(handle, path.name)[0]
+        if fmt in {"png", "jpeg"}:
+            return _read_raster(handle, path.name, fmt)
+    raise CorruptImage(f"corrupt image {path.name}: not a JPEG, PNG or DICOM file", detail="unknown format")
 
 
-def _png_bit_depth(path: Path) -> int:
-    with open(path, "rb") as handle:
-        header = handle.read(25)
-    return header[24] if len(header) >= 25 else 8
-
-
-def _read_raster(path: Path, fmt: str) -> np.ndarray:
+def _open_pil(handle: BinaryIO, name: str):
+    """PIL image of ``handle`` after the pixel-count check (header only; nothing decoded yet)."""
     from PIL import Image
 
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(handle)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{name}: decompression bomb", detail=f"over {MAX_PIXELS} pixels") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        raise CorruptImage(f"corrupt image {name} ({type(err).__name__})", detail=type(err).__name__) from None
+    _check_pixels(*img.size, name)
+    return img
+
+
+def _read_raster(handle: BinaryIO, name: str, fmt: str) -> np.ndarray:
+    img = _open_pil(handle, name)
+    try:
+        with img:
             img.load()
             if img.mode in {"I;16", "I;16B", "I;16L", "I"}:
                 pixels = np.asarray(img, dtype=np.float64)
-                depth = _png_bit_depth(path) if fmt == "png" else 16
+                depth = _png_bit_depth(handle) if fmt == "png" else 16
                 scale = float(2 ** min(depth, 16) - 1) if depth > 8 else 255.0
             elif img.mode == "F":
                 pixels = np.asarray(img, dtype=np.float64)
@@ -127,9 +212,15 @@ def _read_raster(path: Path, fmt: str) -> np.ndarray:
             else:  # 8-bit: exact in float32, already inside [0, 1]
                 gray = img if img.mode == "L" else img.convert("L")
                 return np.asarray(gray, dtype=np.float32) * np.float32(1.0 / 255.0)
-    except (OSError, ValueError, SyntaxError) as err:
-        raise DataError(f"corrupt image {path.name}: {err}") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        raise CorruptImage(f"corrupt image {name} ({type(err).__name__})", detail=type(err).__name__) from None
     return np.clip(pixels / scale, 0.0, 1.0).astype(np.float32)
+
+
+def _png_bit_depth(handle: BinaryIO) -> int:
+    handle.seek(0)
+    header = handle.read(25)
+    return header[24] if len(header) >= 25 else 8
 
 
 def read_mask(path: str | Path) -> np.ndarray:
@@ -139,38 +230,42 @@ def read_mask(path: str | Path) -> np.ndarray:
     float image in between; anything else goes through :func:`read_image`.
     """
     path = Path(path)
-    if path.suffix.lower() == ".png" and path.is_file():
-        from PIL import Image
-
-        try:
-            with Image.open(path) as img:
-                if img.mode == "L":
-                    img.load()
-                    return np.asarray(img) > 127
-        except (OSError, ValueError, SyntaxError) as err:
-            raise DataError(f"corrupt image {path.name}: {err}") from None
+    if path.suffix.lower() == ".png":
+        with open_regular(path) as handle:
+            img = _open_pil(handle, path.name)
+            try:
+                with img:
+                    if img.mode == "L":
+                        img.load()
+                        return np.asarray(img) > 127
+            except (OSError, ValueError, SyntaxError, EOFError) as err:
+                raise CorruptImage(f"corrupt image {path.name} ({type(err).__name__})",
+                                   detail=type(err).__name__) from None
     return read_image(path) > 0.5
 
 
-def _read_dataset(path: Path):
-    """Parse a DICOM file fully and check its pixel data length (uncompressed syntaxes)."""
+def _read_dataset(handle: BinaryIO, name: str):
+    """Parse a DICOM file fully and check its size and pixel data length (uncompressed syntaxes)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:  # only the tags below are parsed: patient identifiers are never even decoded
-        ds = pydicom.dcmread(path, force=True, specific_tags=_DICOM_TAGS)
+        ds = pydicom.dcmread(handle, force=True, specific_tags=_DICOM_TAGS)
         rows, cols = int(ds.Rows), int(ds.Columns)
         data = ds.PixelData
-    except (InvalidDicomError, AttributeError, OSError, ValueError, KeyError, EOFError) as err:
-        # the message of a pydicom error may quote element values: report only its type
-        raise DataError(f"corrupt DICOM {path.name} ({type(err).__name__})") from None
-    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if syntax is None or not syntax.is_compressed:
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
         samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
-        need = rows * cols * frames * samples * int(getattr(ds, "BitsAllocated", 16)) // 8
+        bits = int(getattr(ds, "BitsAllocated", 16) or 16)
+    except (InvalidDicomError, AttributeError, OSError, ValueError, KeyError, EOFError, TypeError,
+            OverflowError) as err:
+        # the message of a pydicom error may quote element values: report only its type
+        raise CorruptImage(f"corrupt DICOM {name} ({type(err).__name__})", detail=type(err).__name__) from None
+    _check_pixels(cols, rows, name, frames)
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or not syntax.is_compressed:
+        need = rows * cols * frames * samples * bits // 8
         if len(data) < need:
-            raise DataError(f"corrupt DICOM {path.name}: truncated pixel data")
+            raise CorruptImage(f"corrupt DICOM {name}: truncated pixel data", detail="truncated pixel data")
     return ds
 
 
@@ -210,16 +305,19 @@ def _voi(ds, values: np.ndarray) -> tuple[np.ndarray, bool]:
 
 def read_dicom(path: str | Path) -> tuple[np.ndarray, DicomInfo]:
     """Read a DICOM radiograph as ``([H, W] float32 in [0, 1], DicomInfo)``."""
+    path = Path(path)
+    with open_regular(path) as handle:
+        return _read_dicom(handle, path.name)
+
+
+def _read_dicom(handle: BinaryIO, name: str) -> tuple[np.ndarray, DicomInfo]:
     from pydicom.pixels import apply_modality_lut
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"missing image file: {path.name}")
-    ds = _read_dataset(path)
+    ds = _read_dataset(handle, name)
     try:
         raw = ds.pixel_array
     except Exception as err:  # pydicom raises many types for undecodable pixel data
-        raise DataError(f"corrupt DICOM {path.name} ({type(err).__name__})") from None
+        raise CorruptImage(f"corrupt DICOM {name} ({type(err).__name__})", detail=type(err).__name__) from None
     if raw.ndim == 3:  # multi-frame or colour: first frame / luminance
         raw = raw[0] if raw.shape[-1] not in (3, 4) else raw[..., :3].mean(axis=-1)
     bits_stored = int(getattr(ds, "BitsStored", 0) or 0)

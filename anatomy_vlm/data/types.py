@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from kg.sets import NamedSet
 
 __all__ = [
+    "SampleContractError",
     "GroundedSentence",
     "CXRSample",
     "CXRBatch",
@@ -38,6 +38,11 @@ __all__ = [
     "lateral_pairs",
     "name_counterpart",
 ]
+
+
+class SampleContractError(ValueError):
+    """A sample breaks the :class:`CXRSample` contract (a loader bug, not bad input). Its message
+    names fields, never an identifier."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class CXRSample:
         return int(self.image.shape[-1])
 
     def validate(self) -> None:
-        """Raise ValueError when a field breaks the shape / range contract (shapes, boxes inside
+        """Raise SampleContractError (a ValueError) when a field breaks the shape / range contract (shapes, boxes inside
         the image with x2 >= x1 and y2 >= y1, labels in {0, 1, NaN})."""
         r, f = len(self.region_set.ids), len(self.finding_set.ids)
         checks = {
@@ -118,17 +123,17 @@ class CXRSample:
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"sample {self.image_id}: bad shape for {', '.join(bad)}")
+            raise SampleContractError(f"bad shape for {', '.join(bad)}")
         for name, boxes in (("boxes", self.boxes), ("finding_boxes", self.finding_boxes)):
             known = boxes[~torch.isnan(boxes).any(dim=1)]
             inside = (known[:, 0] >= 0) & (known[:, 1] >= 0) & (known[:, 2] <= self.width + 1e-3) & (
                 known[:, 3] <= self.height + 1e-3) & (known[:, 2] >= known[:, 0]) & (known[:, 3] >= known[:, 1])
             if not bool(inside.all()):
-                raise ValueError(f"sample {self.image_id}: {name} outside the {self.width}x{self.height} image")
+                raise SampleContractError(f"{name} outside the {self.width}x{self.height} image")
         for name, labels in (("region_labels", self.region_labels), ("image_labels", self.image_labels)):
             known = labels[~torch.isnan(labels)]
             if known.numel() and not bool(((known == 0) | (known == 1)).all()):
-                raise ValueError(f"sample {self.image_id}: {name} outside {{0, 1, NaN}}")
+                raise SampleContractError(f"{name} outside {{0, 1, NaN}}")
 
 
 @dataclass
@@ -211,17 +216,12 @@ def name_counterpart(node_id: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
 def _default_counterpart() -> Callable[[str], str | None]:
-    """``kg``'s ``lateral_counterpart`` when the KG builds, else the left_/right_ id rule."""
-    from kg.errors import KGError
+    """``kg``'s ``lateral_counterpart`` (:func:`anatomy_vlm.kgload.load_kg`, memoised there;
+    raises when the KG cannot be built: no silent fallback to the id-naming rule)."""
+    from anatomy_vlm.kgload import load_kg
 
-    try:
-        from kg import AnatomyKG  # type: ignore[attr-defined]
-
-        return AnatomyKG.load().lateral_counterpart
-    except (ImportError, AttributeError, KGError):
-        return name_counterpart
+    return load_kg().lateral_counterpart
 
 
 def lateral_pairs(
@@ -255,12 +255,12 @@ def _swap_side_words(text: str) -> str:
 
 def _safe(counterpart: Callable[[str], str | None]) -> Callable[[str], str | None]:
     """Counterpart lookup that treats ids unknown to the KG (mask names …) as unpaired."""
-    from kg.errors import KGError
+    from kg.errors import UnknownTermError
 
     def lookup(node_id: str) -> str | None:
         try:
             return counterpart(node_id)
-        except KGError:
+        except UnknownTermError:  # an id the KG does not have (a mask name): unpaired
             return None
 
     return lookup

@@ -73,11 +73,17 @@ def test_bad_input_is_one_line_and_exit_2(phantom_root, tmp_path, capsys):
         assert err.startswith("anatomy-vlm: error:") and "\n" not in err and "Traceback" not in err
 
 
-def test_option_values_are_typed():
-    assert parse_options(["a=1", "b=0.5", "c=true", "d=none", "e=/data/x", "min-box-votes=2"]) == {
-        "a": 1, "b": 0.5, "c": True, "d": None, "e": "/data/x", "min_box_votes": 2}
-    with pytest.raises(ConfigError):
-        parse_options(["=1"])
+def test_options_stay_text_until_the_loader_types_them():
+    assert parse_options(["a=1", "e=/data/x", "min-box-votes=2"]) == {
+        "a": "1", "e": "/data/x", "min_box_votes": "2"}
+    for bad in (["=1"], ["a=1", "a=2"]):
+        with pytest.raises(ConfigError):
+            parse_options(bad)
+    from anatomy_vlm.data.datasets import dataset_class
+
+    vindr = dataset_class("vindr")
+    assert vindr.coerce_options({"min_box_votes": "2", "iou_threshold": "0.5", "verify": "false"}) == {
+        "min_box_votes": 2, "iou_threshold": 0.5, "verify": False}
 
 
 @pytest.mark.parametrize("name", ["chexpert", "nih", "rsna", "vindr", "padchest", "openi", "siim"])

@@ -24,7 +24,7 @@ def test_registry_errors(tmp_path):
         open_dataset("nih", tmp_path, uncertainty="maybe")
     with pytest.raises(ConfigError, match="split"):
         open_dataset("nih", tmp_path, split="holdout")
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(DataError, match="not a folder"):
         open_dataset("nih", tmp_path / "absent")
     with pytest.raises(DataError, match="Data_Entry"):
         open_dataset("nih", tmp_path)

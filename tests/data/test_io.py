@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anatomy_vlm.data.io import probe_image, read_dicom, read_image
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import CorruptImage, DataError, MissingFile
 from tests.data.fixtures_loaders import (
     SECRET_NAME,
     SECRET_PATIENT,
@@ -92,19 +92,20 @@ def test_truncated_and_missing_files_raise_data_error(tmp_path, writer):
     }[writer]()
     assert probe_image(path) is None
     truncate(path, 0.5)
-    assert probe_image(path) == "corrupt image"
-    with pytest.raises(DataError):
+    assert isinstance(probe_image(path), CorruptImage)
+    assert probe_image(path).reason == "corrupt image"
+    with pytest.raises(CorruptImage):
         read_image(path)
-    assert probe_image(tmp_path / "absent.png") == "missing file"
-    with pytest.raises(DataError, match="missing"):
+    assert isinstance(probe_image(tmp_path / "absent.png"), MissingFile)
+    with pytest.raises(MissingFile, match="missing"):
         read_image(tmp_path / "absent.png")
 
 
 def test_garbage_file_is_corrupt(tmp_path):
     path = tmp_path / "junk.png"
     path.write_bytes(b"this is not an image at all")
-    assert probe_image(path) == "corrupt image"
-    with pytest.raises(DataError):
+    assert isinstance(probe_image(path), CorruptImage)
+    with pytest.raises(CorruptImage):
         read_image(path)
 
 

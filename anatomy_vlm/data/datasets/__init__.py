@@ -27,7 +27,7 @@ from typing import Any
 
 from anatomy_vlm.errors import ConfigError
 
-__all__ = ["DATASETS", "open_dataset", "dataset_names"]
+__all__ = ["DATASETS", "open_dataset", "dataset_names", "dataset_class"]
 
 DATASETS: dict[str, str] = {
     "mimic": "anatomy_vlm.data.datasets.mimic:MimicImaGenome",
@@ -50,11 +50,16 @@ def dataset_names() -> list[str]:
     return sorted(DATASETS)
 
 
-def open_dataset(name: str, root: str | Path, **kwargs: Any):
-    """Open dataset ``name`` (see :data:`DATASETS`) at ``root``; ConfigError on unknown names,
-    DataError on missing or malformed files."""
+def dataset_class(name: str) -> type:
+    """The loader class registered as ``name`` (or an alias); ConfigError on unknown names."""
     key = _ALIASES.get(name.strip().lower(), name.strip().lower())
     if key not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(dataset_names())}")
     module, cls = DATASETS[key].split(":")
-    return getattr(importlib.import_module(module), cls)(root, **kwargs)
+    return getattr(importlib.import_module(module), cls)
+
+
+def open_dataset(name: str, root: str | Path, **kwargs: Any):
+    """Open dataset ``name`` (see :data:`DATASETS`) at ``root``; ConfigError on unknown names
+    and bad option values, a typed DataError on missing or malformed files."""
+    return dataset_class(name)(root, **kwargs)

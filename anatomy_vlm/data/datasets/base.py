@@ -2,13 +2,25 @@
 
 Bad-input policy (``policy=``, the same for every loader):
 
-- ``"skip"`` (default): a malformed CSV row, a missing image file, or a corrupt / truncated /
-  undecodable image is skipped with a counted warning (the first few are logged by file name,
-  the rest only counted). Images are probed at load (cheap structural check: JPEG end marker,
-  PNG IEND, DICOM parse + pixel-data length) when ``verify`` is True, or when it is None and the
-  dataset has at most ``VERIFY_AUTO_MAX`` images; an image that still fails to decode in
+- ``"skip"`` (default): a malformed CSV row, a path from a table that leaves the dataset root,
+  a missing image file, a named pipe or other non-regular file, an image over the pixel limit,
+  a corrupt / truncated / undecodable image or a malformed scene graph is skipped with a
+  counted warning (the first few are logged by table row or sample number, the rest only
+  counted). Images are probed at load (cheap structural check: JPEG end marker, PNG IEND and
+  size, DICOM parse + pixel-data length) when ``verify`` is True, or when it is None and the
+  dataset has at most ``VERIFY_AUTO_MAX`` images; an image or annotation that still fails in
   ``__getitem__`` is counted and ``None`` is returned, which :func:`collate` drops.
-- ``"strict"``: the first such problem raises :class:`anatomy_vlm.errors.DataError`.
+- ``"strict"``: the first such problem raises it, a typed
+  :class:`anatomy_vlm.errors.DataError` (``BadRow``, ``OutsideRoot``, ``MissingFile`` …).
+
+Skips are counted by the error's ``reason`` (its class), never by its message. Messages and
+log lines name the table, row number, sample number and reason, never a patient, study or
+image identifier (ids are file names in most datasets, so file names are not printed either).
+
+Paths built from table values (``dicom_id``, ``Path``, ``ImageID`` …) go through
+:meth:`CXRDataset.within`: a value that is absolute or climbs out with ``..`` is an
+``OutsideRoot`` skip. The check is lexical (no symlink resolution per row): symlinks that the
+dataset's owner placed under the root are followed, but table values cannot leave it.
 
 Either way one summary line is logged at load (WARNING when something was skipped, else
 INFO), e.g.
@@ -30,14 +42,15 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from anatomy_vlm.data.datasets.tables import find_table, first_file, read_csv_rows
-from anatomy_vlm.errors import ConfigError, DataError
+from anatomy_vlm.data.datasets import options as opt
+from anatomy_vlm.data.datasets.tables import Row, find_table, first_file, read_csv_rows
+from anatomy_vlm.errors import ConfigError, DataError, OutsideRoot
 
 if TYPE_CHECKING:
     from anatomy_vlm.data.types import CXRSample
@@ -53,6 +66,7 @@ __all__ = [
     "normalise_split",
     "is_frontal",
     "read_csv_rows",
+    "Row",
     "find_table",
     "first_file",
     "box_targets",
@@ -107,10 +121,13 @@ def box_targets(
 
     ``boxes``: ``(source label, x1, y1, x2, y2)`` in pixels of the returned image; each box is
     clipped to the image and repeated once per finding-set column ``mapper.box_columns(label)``.
+    A box with a non-finite coordinate or no area inside the image is dropped.
     """
     found_boxes, found_labels = [], []
     for label, *coords in boxes:
         box = np.clip(np.asarray(coords, dtype=np.float64), 0, [width, height, width, height])
+        if not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
+            continue
         for column in mapper.box_columns(label):
             found_boxes.append(box)
             found_labels.append(column)
@@ -130,13 +147,16 @@ class LoadReport:
     skipped: Counter = field(default_factory=Counter)
     max_logged: int = 5
 
-    def skip(self, reason: str, detail: str) -> None:
-        """Count one skipped item (raise DataError under the strict policy)."""
+    def skip(self, error: DataError) -> None:
+        """Count one skipped item under ``error.reason`` (raise ``error`` under strict).
+
+        ``error``'s message must name a table row or sample number, never an identifier.
+        """
         if self.policy == "strict":
-            raise DataError(f"{self.name}: {reason}: {detail}")
-        self.skipped[reason] += 1
+            raise type(error)(f"{self.name}: {error.reason}: {error}", detail=error.detail) from None
+        self.skipped[error.reason] += 1
         if sum(self.skipped.values()) <= self.max_logged:
-            log.warning("%s: skipped (%s): %s", self.name, reason, detail)
+            log.warning("%s: skipped (%s): %s", self.name, error.reason, error)
 
     def summary(self) -> str:
         total = sum(self.skipped.values())
@@ -148,7 +168,9 @@ class LoadReport:
 
 @dataclass(frozen=True)
 class ImageRecord:
-    """One image of an index, before its pixels are read. ``extra`` holds loader-specific data."""
+    """One image of an index, before its pixels are read. ``extra`` holds loader-specific data;
+    ``origin`` says where the record came from without naming it (``"<table> row 7"``), for
+    messages."""
 
     image_path: Path
     image_id: str
@@ -157,6 +179,7 @@ class ImageRecord:
     view: str
     split: str
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    origin: str = field(default="", compare=False)
 
 
 class CXRDataset(torch.utils.data.Dataset):
@@ -179,9 +202,32 @@ class CXRDataset(torch.utils.data.Dataset):
         hierarchy: ``is_a`` lookup that lets crosswalk targets outside the finding set reach
             it (``"kg"`` default; None: such targets are dropped). See :mod:`.labels`.
         limit: keep at most this many images (after filtering), for quick runs.
+
+    ``OPTIONS`` maps each option a user may set by name (``data check --option KEY=VALUE``) to
+    its converter (:mod:`.options`); subclasses extend it with their own.
     """
 
     source = "base"
+    OPTIONS: dict[str, opt.Converter] = {
+        "verify": opt.optional(opt.boolean),
+        "image_size": opt.optional(opt.integer(minimum=8)),
+        "limit": opt.optional(opt.integer(minimum=0)),
+    }
+
+    @classmethod
+    def option(cls, key: str, value: Any) -> Any:
+        """``value`` converted by this loader's converter for ``key`` (ConfigError when bad)."""
+        if key not in cls.OPTIONS:
+            raise ConfigError(f"{cls.source}: unknown option {key!r}; known: {', '.join(sorted(cls.OPTIONS))}")
+        try:
+            return cls.OPTIONS[key](value)
+        except ConfigError as err:
+            raise ConfigError(f"{cls.source}: option {key}: {err}") from None
+
+    @classmethod
+    def coerce_options(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Every option in ``values`` converted (see :meth:`option`), before anything is opened."""
+        return {key: cls.option(key, value) for key, value in values.items()}
 
     def __init__(
         self,
@@ -207,8 +253,11 @@ class CXRDataset(torch.utils.data.Dataset):
         if uncertainty not in {p.value for p in UncertaintyPolicy}:
             raise ConfigError(f"unknown uncertainty policy {uncertainty!r} (ignore, ones or zeros)")
         self.root = Path(root)
-        if not self.root.exists():
-            raise DataError(f"{self.source}: dataset root does not exist: {self.root.name}")
+        if not self.root.is_dir():
+            raise DataError(f"{self.source}: dataset root is not a folder: {self.root}")
+        verify = self.option("verify", verify)
+        image_size = self.option("image_size", image_size)
+        limit = self.option("limit", limit)
         self.split = normalise_split(split) if split else None
         self.region_set = resolve_set("region", region_set)
         self.finding_set = resolve_set("finding", finding_set)
@@ -243,6 +292,15 @@ class CXRDataset(torch.utils.data.Dataset):
         return read_image(record.image_path)
 
     # -- shared machinery -----------------------------------------------------------
+    def within(self, base: Path, *parts: str, where: str = "") -> Path:
+        """``base / parts`` where ``parts`` come from table values; ``OutsideRoot`` when one is
+        absolute, has a drive, climbs with ``..`` or holds a NUL (lexical: no file-system call)."""
+        for part in parts:
+            pure = PurePath(part)
+            if "\x00" in part or pure.is_absolute() or pure.anchor or ".." in pure.parts:
+                raise OutsideRoot(f"{where or 'a table value'}: path leaves the dataset root")
+        return base.joinpath(*parts)
+
     def locate(self, candidates: list[Path]) -> Path:
         """The image path among ``candidates`` (one per folder layout a dataset ships in).
 
@@ -273,7 +331,7 @@ class CXRDataset(torch.utils.data.Dataset):
             if problem is None:
                 kept.append(record)
             else:
-                self.report.skip(problem, record.image_path.name)
+                self.report.skip(problem.at(f"image of {record.origin or 'a record'}"))
         return kept
 
     def __len__(self) -> int:
@@ -292,11 +350,8 @@ class CXRDataset(torch.utils.data.Dataset):
         record = self.records[index]
         try:
             sample = self._build(record, self._read(record))
-        except DataError as err:
-            text = str(err)
-            reason = ("missing file" if text.startswith("missing") else
-                      "corrupt annotation" if "scene graph" in text else "corrupt image")
-            self.report.skip(reason, record.image_path.name)
+        except DataError as err:  # typed: its class gives the reason counted
+            self.report.skip(err.at(f"sample {index} ({record.origin or 'no row'})"))
             return None
         sample.validate()  # the loader's own contract: shapes, boxes inside, labels in {0,1,NaN}
         if self.image_size:
@@ -342,9 +397,9 @@ class CXRDataset(torch.utils.data.Dataset):
         if self.hierarchy != "kg":
             return
         if "kg" not in self._mappers:  # once per process: AnatomyKG.load() checks the ontology files per call
-            from kg import AnatomyKG
+            from anatomy_vlm.kgload import load_kg
 
-            self._mappers["kg"] = AnatomyKG.load()
+            self._mappers["kg"] = load_kg()
         kg = self._mappers["kg"]
         regions, findings = self.region_set.ids, self.finding_set.ids
         targets["region_labels"] = torch.from_numpy(
@@ -362,12 +417,13 @@ class CXRDataset(torch.utils.data.Dataset):
         """A :class:`RegionLocator` for this dataset's region set (KG use follows ``hierarchy``)."""
         from anatomy_vlm.data.datasets.labels import kg_crosswalk
         from anatomy_vlm.data.datasets.regions import RegionLocator
+        from anatomy_vlm.kgload import load_kg
 
         if "locator" not in self._mappers:
             self._mappers["locator"] = RegionLocator(
                 region_ids=self.region_set.ids,
                 crosswalk=self.crosswalk or kg_crosswalk(),
-                graph="kg" if self.hierarchy == "kg" else None,
+                graph=load_kg() if self.hierarchy == "kg" else None,
             )
         return self._mappers["locator"]
 

@@ -3,7 +3,9 @@
 CSV columns: ``Path, Sex, Age, Frontal/Lateral, AP/PA`` + 14 labels with values 1.0 / 0.0 /
 -1.0 / blank (positive / negative / uncertain / not mentioned). ``Path`` starts with the
 dataset folder (``CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg``); it is
-resolved against ``root``, its parent, and ``root`` without the first path part.
+resolved against ``root`` without the first path part (``root`` is the dataset folder) or
+``root`` itself (``root`` holds it). A ``Path`` that is absolute or climbs with ``..`` is an
+``outside root`` skip: no file outside ``root`` is ever read.
 
 Labels: the declared uncertainty policy (``uncertainty=ignore|ones|zeros``) decides what -1
 becomes; blank is NaN ("not mentioned", even when ``No Finding`` is 1; pass
@@ -24,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anatomy_vlm.data.datasets import options as opt
 from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
 from anatomy_vlm.data.types import CXRSample
-from anatomy_vlm.errors import ConfigError, DataError
+from anatomy_vlm.errors import BadRow, MissingFile, OutsideRoot
 
 __all__ = ["CheXpert", "CHEXPERT_LABELS", "chexpert_values", "parse_value"]
 
@@ -67,24 +70,26 @@ class CheXpert(CXRDataset):
     """CheXpert. Keyword arguments as :class:`CXRDataset`, plus ``split_source``."""
 
     source = "chexpert"
+    OPTIONS = {**CXRDataset.OPTIONS, "split_source": opt.choice("hash", "official"),
+               "no_finding_negative": opt.boolean}
 
     def __init__(self, root: str | Path, *, split_source: str = "hash",
                  no_finding_negative: bool = False, **kwargs) -> None:
-        if split_source not in {"hash", "official"}:
-            raise ConfigError(f"chexpert: unknown split_source {split_source!r}")
-        self.split_source = split_source
-        self.no_finding_negative = no_finding_negative
+        self.split_source = self.option("split_source", split_source)
+        self.no_finding_negative = self.option("no_finding_negative", no_finding_negative)
         super().__init__(root, **kwargs)
 
-    def _resolve(self, rel: str) -> Path:
-        rel_path = Path(rel.strip())
-        tail = Path(*rel_path.parts[1:]) if len(rel_path.parts) > 1 else rel_path
-        return self.locate([self.root / tail, self.root.parent / rel_path, self.root / rel_path])
+    def _resolve(self, rel: str, where: str) -> Path:
+        rel = rel.strip()
+        self.within(self.root, rel, where=where)  # OutsideRoot for absolute / ``..`` paths
+        parts = Path(rel).parts
+        tail = parts[1:] if len(parts) > 1 else parts
+        return self.locate([self.within(self.root, *tail), self.within(self.root, *parts)])
 
     def _index(self) -> Iterator[ImageRecord]:
         tables = [(name, self.root / f"{name}.csv") for name in ("train", "valid")]
         if not any(path.is_file() for _, path in tables):
-            raise DataError("chexpert: neither train.csv nor valid.csv under the root")
+            raise MissingFile("chexpert: neither train.csv nor valid.csv under the root")
         for official, path in tables:
             if not path.is_file():
                 continue
@@ -97,19 +102,25 @@ class CheXpert(CXRDataset):
                 except ValueError:
                     patient = None
                 if patient is None:
-                    self.report.skip("malformed row", f"{path.name}: {row['Path'][:80]}")
+                    self.report.skip(BadRow(f"{row.where}: no patient folder in Path or a bad label value"))
+                    continue
+                try:
+                    image_path = self._resolve(row["Path"], row.where)
+                except OutsideRoot as err:
+                    self.report.skip(err)
                     continue
                 frontal = row["Frontal/Lateral"].strip().lower() == "frontal"
                 view = (row.get("AP/PA", "").strip() or "FRONTAL") if frontal else "LATERAL"
                 split = official if self.split_source == "official" else hash_split(patient)
                 yield ImageRecord(
-                    image_path=self._resolve(row["Path"]),
+                    image_path=image_path,
                     image_id="/".join(parts[-3:]),
                     study_id=f"{patient}/{study}",
                     subject_id=patient,
                     view=view,
                     split=split,
                     extra={"labels": values},
+                    origin=row.where,
                 )
 
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:

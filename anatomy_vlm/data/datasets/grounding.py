@@ -6,12 +6,12 @@ Each sentence keeps its text; its mentions give ``finding_ids`` (asserted or hed
 ``negated_ids`` (ruled out) and ``region_ids``. Ids are brought onto the chosen sets: findings
 through :meth:`LabelMapper.set_ids` (a positive reaches ``is_a`` ancestors in the set, a negation
 its descendants), anatomy through :meth:`RegionLocator.named_by`. Sentences without mentions
-stay, ungrounded. When the parser is unavailable the sentences are returned ungrounded.
+stay, ungrounded. The parser is part of the package: when it (or the KG it reads) fails, the
+error propagates rather than silently returning ungrounded sentences.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 
 from anatomy_vlm.data.datasets.labels import LabelMapper
@@ -19,8 +19,6 @@ from anatomy_vlm.data.datasets.regions import RegionLocator
 from anatomy_vlm.data.types import GroundedSentence
 
 __all__ = ["split_sentences", "ground_report"]
-
-log = logging.getLogger(__name__)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -34,14 +32,10 @@ def _unique(items) -> tuple[str, ...]:
 
 def ground_report(text: str, *, mapper: LabelMapper, locator: RegionLocator) -> list[GroundedSentence]:
     """Grounded sentences of a report text (module docstring)."""
-    sentences = split_sentences(text)
-    try:
-        from anatomy_vlm.report import parse_report
+    from anatomy_vlm.report import parse_report
 
-        mentions = parse_report(text)
-    except Exception as err:  # the parser is optional here: fall back to ungrounded text
-        log.debug("report parser unavailable (%s): sentences left ungrounded", type(err).__name__)
-        return [GroundedSentence(text=s) for s in sentences]
+    sentences = split_sentences(text)
+    mentions = parse_report(text)
     grouped: dict[str, dict[str, list[str]]] = {}
     for m in mentions:
         entry = grouped.setdefault(" ".join(m.sentence.split()), {"pos": [], "neg": [], "reg": []})

@@ -18,6 +18,10 @@ carry, positives are uncertain).
 
 Several labels reaching one finding merge as: positive > uncertain > negative > unknown.
 
+The crosswalk and the ``is_a`` hierarchy come from the KG (:func:`anatomy_vlm.kgload.load_kg`,
+or a graph passed in), which raises when it cannot be built: a broken KG never silently
+changes labels through a hand-copied fallback.
+
 CheXpert-style values (1 / 0 / -1 / blank) follow a declared :class:`UncertaintyPolicy`:
 ``ignore`` (default, U-ignore: -1 -> NaN with the uncertain mask set), ``ones`` (U-ones:
 -1 -> 1, mask set), ``zeros`` (U-zeros: -1 -> 0, mask set). Blank is always NaN.
@@ -25,7 +29,6 @@ CheXpert-style values (1 / 0 / -1 / blank) follow a declared :class:`Uncertainty
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -55,41 +58,28 @@ class UncertaintyPolicy(str, Enum):
         return {"ignore": math.nan, "ones": 1.0, "zeros": 0.0}[self.value]
 
 
-@lru_cache(maxsize=32)
-def _tsv_table(vocabulary: str) -> dict[str, list[tuple[str, str]]]:
-    from kg.paths import ontology_dir
+def kg_crosswalk(graph=None) -> Crosswalk:
+    """The KG's ``crosswalk`` as a lookup (``graph`` default: :func:`anatomy_vlm.kgload.load_kg`,
+    which raises when the KG cannot be built). An unknown vocabulary raises ``UnknownTermError``;
+    a label the vocabulary does not list maps to nothing."""
+    if graph is None:
+        from anatomy_vlm.kgload import load_kg
 
-    path = ontology_dir() / "crosswalks" / f"{vocabulary}.tsv"
-    table: dict[str, list[tuple[str, str]]] = {}
-    if not path.is_file():
-        return table
-    with open(path, encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            label = (row.get("source_label") or "").strip().lower()
-            target = (row.get("ontology_id") or "").strip()
-            match = (row.get("match") or "").strip()
-            if label and target and match != "unmapped":
-                table.setdefault(label, []).append((target, match))
-    return table
+        graph = load_kg()
 
+    from kg.errors import UnknownTermError
 
-def kg_crosswalk() -> Crosswalk:
-    """The KG's ``crosswalk`` when ``kg.AnatomyKG`` builds, else the crosswalk TSVs read
-    directly (same files, no graph build)."""
-    from kg.errors import KGError
-
-    try:
-        from kg import AnatomyKG  # type: ignore[attr-defined]
-
-        graph = AnatomyKG.load()
-    except (ImportError, AttributeError, KGError):
-        return lambda vocabulary, label: _tsv_table(vocabulary).get(label.strip().lower(), [])
+    @lru_cache(maxsize=64)
+    def known(vocabulary: str) -> bool:
+        graph.crosswalk(vocabulary)  # UnknownTermError for a vocabulary the KG does not have
+        return True
 
     @lru_cache(maxsize=4096)
     def lookup(vocabulary: str, label: str) -> list[tuple[str, str]]:
+        known(vocabulary)
         try:
             entries = graph.crosswalk(vocabulary, label)
-        except KGError:
+        except UnknownTermError:  # the vocabulary is known (checked above): an unlisted label
             return []
         return [(e.ontology_id, e.match) for e in entries if e.ontology_id and e.match != "unmapped"]
 
@@ -100,24 +90,21 @@ Hierarchy = Callable[[str, str], list[str]]
 """``(node_id, "ancestors" | "descendants") -> is_a ids``."""
 
 
-def kg_hierarchy() -> Hierarchy | None:
-    """``is_a`` ancestors/descendants from the KG, or None when it does not build."""
-    from kg.errors import KGError
+def kg_hierarchy(graph=None) -> Hierarchy:
+    """``is_a`` ancestors/descendants from the KG (``graph`` default:
+    :func:`anatomy_vlm.kgload.load_kg`, which raises when the KG cannot be built). An id the KG
+    does not have (a crosswalk target outside the graph) has none."""
+    if graph is None:
+        from anatomy_vlm.kgload import load_kg
 
-    try:
-        from kg import AnatomyKG  # type: ignore[attr-defined]
-
-        graph = AnatomyKG.load()
-    except (ImportError, AttributeError, KGError):
-        return None
+        graph = load_kg()
 
     @lru_cache(maxsize=4096)
     def lookup(node_id: str, direction: str) -> list[str]:
-        try:
-            method = graph.ancestors if direction == "ancestors" else graph.descendants
-            return list(method(node_id, relation="is_a"))
-        except KGError:
+        if node_id not in graph:
             return []
+        method = graph.ancestors if direction == "ancestors" else graph.descendants
+        return list(method(node_id, relation="is_a"))
 
     return lookup
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anatomy_vlm.data.datasets import options as opt
 from anatomy_vlm.data.datasets.base import (
     CXRDataset,
     ImageRecord,
@@ -46,7 +47,7 @@ from anatomy_vlm.data.datasets.chexpert import chexpert_values
 from anatomy_vlm.data.datasets.imagenome import parse_scene_graph, read_scene_graph
 from anatomy_vlm.data.datasets.labels import UNC
 from anatomy_vlm.data.types import CXRSample, GroundedSentence
-from anatomy_vlm.errors import ConfigError, DataError
+from anatomy_vlm.errors import BadRow, ConfigError, MissingFile, OutsideRoot
 from anatomy_vlm.report.sentences import report_sections
 
 __all__ = ["MimicImaGenome", "Phantom", "find_table"]  # find_table: re-exported from .tables
@@ -63,6 +64,14 @@ class MimicImaGenome(CXRDataset):
     False skips decoding ``masks/`` for speed)."""
 
     source = "mimic"
+    OPTIONS = {
+        **CXRDataset.OPTIONS,
+        "reports_root": opt.optional(opt.existing_dir),
+        "imagenome_root": opt.optional(opt.existing_dir),
+        "split_source": opt.choice("auto", "imagenome", "mimic"),
+        "no_finding_negative": opt.boolean,
+        "load_masks": opt.boolean,
+    }
 
     def __init__(
         self,
@@ -75,13 +84,11 @@ class MimicImaGenome(CXRDataset):
         load_masks: bool = True,
         **kwargs,
     ) -> None:
-        self.no_finding_negative = no_finding_negative
-        self.load_masks = load_masks
-        self.reports_root = Path(reports_root or root)
-        self.imagenome_root = Path(imagenome_root or root)
-        if split_source not in {"auto", "imagenome", "mimic"}:
-            raise ConfigError(f"mimic: unknown split_source {split_source!r}")
-        self.split_source = split_source
+        self.no_finding_negative = self.option("no_finding_negative", no_finding_negative)
+        self.load_masks = self.option("load_masks", load_masks)
+        self.reports_root = Path(self.option("reports_root", reports_root) or root)
+        self.imagenome_root = Path(self.option("imagenome_root", imagenome_root) or root)
+        self.split_source = self.option("split_source", split_source)
         super().__init__(root, **kwargs)
 
     # -- index ------------------------------------------------------------------------
@@ -106,8 +113,8 @@ class MimicImaGenome(CXRDataset):
                     splits[row["dicom_id"].strip()] = name
         avoid = folder / "images_to_avoid.csv"  # gold-standard images: kept out of train
         if avoid.is_file():
-            for row in read_csv_rows(avoid, self.report):
-                dicom_id = (row.get("dicom_id") or list(row.values())[2]).strip()
+            for row in read_csv_rows(avoid, self.report, required=("dicom_id",)):
+                dicom_id = row["dicom_id"].strip()
                 if splits.get(dicom_id) == "train":
                     del splits[dicom_id]
         return splits
@@ -115,13 +122,13 @@ class MimicImaGenome(CXRDataset):
     def _mimic_splits(self) -> dict[str, str]:
         path = find_table(self.root, "mimic-cxr-2.0.0-split")
         if path is None:
-            raise DataError("mimic: mimic-cxr-2.0.0-split.csv(.gz) not found and no ImaGenome splits")
+            raise MissingFile("mimic: mimic-cxr-2.0.0-split.csv(.gz) not found and no ImaGenome splits")
         splits = {}
         for row in read_csv_rows(path, self.report, required=("dicom_id", "split")):
             try:
                 splits[row["dicom_id"].strip()] = normalise_split(row["split"])
             except ConfigError:
-                self.report.skip("malformed row", f"{path.name}: split {row['split']!r}")
+                self.report.skip(BadRow(f"{row.where}: unknown split name"))
         return splits
 
     def _splits(self) -> dict[str, str]:
@@ -130,7 +137,7 @@ class MimicImaGenome(CXRDataset):
             if found is not None:
                 return found
             if self.split_source == "imagenome":
-                raise DataError("mimic: silver_dataset/splits/*.csv not found")
+                raise MissingFile("mimic: silver_dataset/splits/*.csv not found")
         return self._mimic_splits()
 
     def _chexpert(self) -> dict[tuple[str, str], dict[str, float]]:
@@ -142,7 +149,7 @@ class MimicImaGenome(CXRDataset):
             try:
                 values = chexpert_values(row, no_finding_negative=self.no_finding_negative)
             except ValueError:
-                self.report.skip("malformed row", f"{path.name}: study {row['study_id']}")
+                self.report.skip(BadRow(f"{row.where}: a label value other than 1, 0, -1 or blank"))
                 continue
             table[(row["subject_id"].strip(), row["study_id"].strip())] = values
         return table
@@ -150,7 +157,7 @@ class MimicImaGenome(CXRDataset):
     def _index(self) -> Iterator[ImageRecord]:
         meta = find_table(self.root, "mimic-cxr-2.0.0-metadata")
         if meta is None:
-            raise DataError("mimic: mimic-cxr-2.0.0-metadata.csv(.gz) not found")
+            raise MissingFile("mimic: mimic-cxr-2.0.0-metadata.csv(.gz) not found")
         splits = self._splits()
         self._labels = self._chexpert()
         graphs = self._scene_graph_dir()
@@ -163,19 +170,31 @@ class MimicImaGenome(CXRDataset):
                 continue
             folder = study_folder(subject, study)
             graph_name = f"{dicom_id}_SceneGraph.json"
+            try:  # every path built from these ids must stay under its root
+                image_path = self.within(self.root, *folder.parts, f"{dicom_id}.jpg", where=row.where)
+                report = self.within(self.reports_root, *folder.parent.parts, f"{folder.name}.txt",
+                                     where=row.where)
+                masks = self.within(self.root, "masks", dicom_id, where=row.where)
+                graph = (self.within(graphs, graph_name, where=row.where)
+                         if graphs is not None and graph_name in graph_names else None)
+            except OutsideRoot as err:
+                self.report.skip(err)
+                continue
             yield ImageRecord(
-                image_path=self.root / folder / f"{dicom_id}.jpg",
+                image_path=image_path,
                 image_id=dicom_id,
                 study_id=study,
                 subject_id=subject,
                 view=row.get("ViewPosition", "").strip(),
                 split=split,
                 extra={
-                    "scene_graph": graphs / graph_name if graph_name in graph_names else None,
-                    "report": self.reports_root / folder.with_suffix(".txt"),
+                    "scene_graph": graph,
+                    "report": report,
+                    "masks": masks,
                     "rows": _int_or_none(row.get("Rows")),
                     "columns": _int_or_none(row.get("Columns")),
                 },
+                origin=row.where,
             )
 
     # -- sample -----------------------------------------------------------------------
@@ -220,19 +239,25 @@ class MimicImaGenome(CXRDataset):
             uncertain[fill] = False
         fields["image_labels"] = torch.from_numpy(labels)
         fields["image_uncertain"] = torch.from_numpy(uncertain)
-        fields["masks"] = self._masks(record.image_id, (height, width))
+        fields["masks"] = self._masks(record.extra["masks"], (height, width))
         return self.make_sample(record, image, **fields)
 
     def _report_sentences(self, path: Path) -> list[GroundedSentence]:
-        """FINDINGS and IMPRESSION (else the whole report), grounded by the report parser."""
-        if not path.is_file():
+        """FINDINGS and IMPRESSION (else the whole report), grounded by the report parser.
+
+        No report file: no sentences. A report that is not a regular file, unreadable or over
+        1 MiB raises its typed DataError (the sample is skipped and counted)."""
+        from anatomy_vlm.data.io import read_regular
+
+        try:
+            data = read_regular(path, max_bytes=1 << 20)
+        except MissingFile:
             return []
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = data.decode("utf-8", errors="replace")
         sections = report_sections(text)
         return self.ground(" ".join(s for s in sections if s) if sections else " ".join(text.split()))
 
-    def _masks(self, dicom_id: str, shape: tuple[int, int]) -> dict[str, torch.Tensor]:
-        folder = self.root / "masks" / dicom_id
+    def _masks(self, folder: Path, shape: tuple[int, int]) -> dict[str, torch.Tensor]:
         if not self.load_masks or not folder.is_dir():
             return {}
         from anatomy_vlm.data.io import read_mask
@@ -248,7 +273,7 @@ class MimicImaGenome(CXRDataset):
 def _int_or_none(text: str | None) -> int | None:
     try:
         return int(float(text)) if text not in (None, "") else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

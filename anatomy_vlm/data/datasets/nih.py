@@ -31,7 +31,7 @@ from anatomy_vlm.data.datasets.base import (
     read_csv_rows,
 )
 from anatomy_vlm.data.types import CXRSample
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import BadRow, MissingFile, OutsideRoot
 
 __all__ = ["ChestXray14", "NIH_LABELS"]
 
@@ -71,11 +71,12 @@ class ChestXray14(CXRDataset):
         boxes: dict[str, list[tuple[str, float, float, float, float]]] = {}
         if path is None:
             return boxes
-        for row in read_csv_rows(path, self.report, required=("Image Index", "Finding Label")):
+        for row in read_csv_rows(path, self.report, required=("Image Index", "Finding Label"),
+                                 columns=("Bbox [x", "y", "w", "h]")):
             try:
                 coords = [float(row[c]) for c in ("Bbox [x", "y", "w", "h]")]
-            except (KeyError, ValueError):
-                self.report.skip("malformed row", f"{path.name}: {row['Image Index']}")
+            except ValueError:
+                self.report.skip(BadRow(f"{row.where}: a box coordinate is not a number"))
                 continue
             label = row["Finding Label"].strip()
             boxes.setdefault(row["Image Index"].strip(), []).append(
@@ -86,7 +87,7 @@ class ChestXray14(CXRDataset):
     def _index(self) -> Iterator[ImageRecord]:
         entry = find_table(self.root, "Data_Entry_2017_v2020") or find_table(self.root, "Data_Entry_2017")
         if entry is None:
-            raise DataError("nih: Data_Entry_2017[_v2020].csv(.gz) not found")
+            raise MissingFile("nih: Data_Entry_2017[_v2020].csv(.gz) not found")
         paths = self._image_paths()
         listed = self._list_splits()
         boxes = self._boxes()
@@ -96,7 +97,7 @@ class ChestXray14(CXRDataset):
             found = set(row["Finding Labels"].strip().split("|")) - {"No Finding", ""}
             unknown = found - set(NIH_LABELS)
             if unknown:
-                self.report.skip("malformed row", f"{entry.name}: {name} label {sorted(unknown)[0]!r}")
+                self.report.skip(BadRow(f"{row.where}: a label outside ChestX-ray14's 14"))
                 continue
             split = hash_split(patient)
             if listed is not None:
@@ -105,8 +106,13 @@ class ChestXray14(CXRDataset):
                     continue
                 if split == "trainval":
                     split = hash_split(patient, fractions=(0.875, 0.125, 0.0))
+            try:
+                image_path = paths.get(name) or self.within(self.root, "images", name, where=row.where)
+            except OutsideRoot as err:
+                self.report.skip(err)
+                continue
             yield ImageRecord(
-                image_path=paths.get(name, self.root / "images" / name),
+                image_path=image_path,
                 image_id=name,
                 study_id=f"{patient}_{row.get('Follow-up #', '').strip()}",
                 subject_id=patient,
@@ -114,6 +120,7 @@ class ChestXray14(CXRDataset):
                 split=split,
                 extra={"labels": {label: float(label in found) for label in NIH_LABELS},
                        "boxes": boxes.get(name, [])},
+                origin=row.where,
             )
 
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anatomy_vlm.data.datasets import options as opt
 from anatomy_vlm.data.datasets.base import (
     CXRDataset,
     ImageRecord,
@@ -33,7 +34,7 @@ from anatomy_vlm.data.datasets.base import (
     read_csv_rows,
 )
 from anatomy_vlm.data.types import CXRSample
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import DataError, MalformedReport, MissingFile, OutsideRoot
 
 __all__ = ["OpenI"]
 
@@ -42,12 +43,16 @@ class OpenI(CXRDataset):
     """Open-I. Keyword arguments as :class:`CXRDataset`, plus ``reports`` (folder or .tgz)."""
 
     source = "openi"
+    OPTIONS = {**CXRDataset.OPTIONS, "reports": opt.optional(opt.existing_path)}
 
     def __init__(self, root: str | Path, *, reports: str | Path | None = None, **kwargs) -> None:
+        reports = self.option("reports", reports)
         self.reports_path = Path(reports) if reports else None
         super().__init__(root, **kwargs)
 
     def _reports(self):
+        """(where, parsed report) per report: ``where`` = ``"report file N"`` / ``"report N"``."""
+        from anatomy_vlm.data.io import read_regular
         from kg.errors import KGError
         from kg.sources.openi import iter_reports, parse_report
 
@@ -56,18 +61,22 @@ class OpenI(CXRDataset):
             candidates = [self.root / "ecgen-radiology", self.root / "NLMCXR_reports.tgz"]
             path = next((c for c in candidates if c.exists()), None)
         if path is None or not path.exists():
-            raise DataError("openi: neither ecgen-radiology/ nor NLMCXR_reports.tgz found")
+            raise MissingFile("openi: neither ecgen-radiology/ nor NLMCXR_reports.tgz found")
         if path.is_file():
             try:
-                yield from iter_reports(path)
+                for number, report in enumerate(iter_reports(path), start=1):
+                    yield f"{path.name} report {number}", report
             except KGError as err:
                 raise DataError(f"openi: {err}") from None
             return
-        for xml in sorted(path.glob("*.xml")):
+        for number, xml in enumerate(sorted(path.glob("*.xml")), start=1):
+            where = f"report file {number} of {path.name}"
             try:
-                yield parse_report(xml.read_bytes())
+                yield where, parse_report(read_regular(xml, max_bytes=16 << 20))
             except KGError:
-                self.report.skip("malformed report", xml.name)
+                self.report.skip(MalformedReport(f"{where}: XML that does not parse"))
+            except DataError as err:
+                self.report.skip(err.at(where))
 
     def _views(self) -> dict[str, str]:
         path = find_table(self.root, "nlmcxr_dicom_metadata")
@@ -79,26 +88,32 @@ class OpenI(CXRDataset):
         return {row["imageid"].strip(): row.get("View Position", "").strip()
                 for row in read_csv_rows(path, self.report, required=("imageid",))}
 
-    def _image_path(self, image_id: str) -> Path:
-        return self.locate([folder / f"{image_id}{suffix}"
+    def _image_path(self, image_id: str, where: str) -> Path:
+        return self.locate([self.within(folder, f"{image_id}{suffix}", where=where)
                             for folder in (self.root / "NLMCXR_png", self.root / "images", self.root)
                             for suffix in (".png", ".jpg")])
 
     def _index(self) -> Iterator[ImageRecord]:
         views = self._views()
-        for report in self._reports():
+        for where, report in self._reports():
             if not report.report_id:
-                self.report.skip("malformed report", "report without uId")
+                self.report.skip(MalformedReport(f"{where}: report without uId"))
                 continue
             for image_id in report.image_ids:
+                try:
+                    image_path = self._image_path(image_id, where)
+                except OutsideRoot as err:
+                    self.report.skip(err)
+                    continue
                 yield ImageRecord(
-                    image_path=self._image_path(image_id),
+                    image_path=image_path,
                     image_id=image_id,
                     study_id=report.report_id,
                     subject_id=report.report_id,
                     view=views.get(image_id, ""),
                     split=hash_split(report.report_id),
                     extra={"report": report},
+                    origin=where,
                 )
 
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:

@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anatomy_vlm.data.datasets import options as opt
 from anatomy_vlm.data.datasets.base import CXRDataset, ImageRecord, hash_split, read_csv_rows
 from anatomy_vlm.data.types import CXRSample, GroundedSentence
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import BadRow, MissingFile, OutsideRoot, UnlabelledStudy
 from kg.sources import PADCHEST_CSV
 
 __all__ = ["PadChest"]
@@ -42,14 +43,17 @@ class PadChest(CXRDataset):
     default ``root/`` + the official name)."""
 
     source = "padchest"
+    OPTIONS = {**CXRDataset.OPTIONS, "csv": opt.optional(opt.existing_path)}
 
     def __init__(self, root: str | Path, *, csv: str | Path | None = None, **kwargs) -> None:
+        csv = self.option("csv", csv)
         self.csv_path = Path(csv) if csv else Path(root) / CSV_NAME
         super().__init__(root, **kwargs)
 
-    def _image_path(self, image_dir: str, image_id: str) -> Path:
-        return self.locate([self.root / image_dir / image_id, self.root / "images" / image_id,
-                            self.root / image_id])
+    def _image_path(self, image_dir: str, image_id: str, where: str) -> Path:
+        return self.locate([self.within(self.root, image_dir, image_id, where=where),
+                            self.within(self.root, "images", image_id, where=where),
+                            self.within(self.root, image_id, where=where)])
 
     def _study(self, row: dict[str, str]) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
         """(labels, sentences) of a row, parsed by kg's PadChest reader (ValueError if bad).
@@ -64,7 +68,7 @@ class PadChest(CXRDataset):
 
     def _index(self) -> Iterator[ImageRecord]:
         if not self.csv_path.is_file():
-            raise DataError(f"padchest: labels CSV not found: {self.csv_path.name}")
+            raise MissingFile(f"padchest: labels CSV not found: {self.csv_path.name}")
         studies: dict[str, tuple | None] = {}
         required = ("ImageID", "StudyID", "PatientID")
         for row in read_csv_rows(self.csv_path, self.report, required=required):
@@ -76,20 +80,27 @@ class PadChest(CXRDataset):
                     studies[study_id] = None
             study = studies[study_id]
             if study is None:
-                self.report.skip("malformed row", f"{self.csv_path.name}: {row['ImageID'].strip()}")
+                self.report.skip(BadRow(f"{row.where}: Labels or LabelsLocalizationsBySentence "
+                                        "is not a list literal"))
                 continue
             if not study[0]:
-                self.report.skip("unlabelled study", row["ImageID"].strip())
+                self.report.skip(UnlabelledStudy(f"{row.where}: the study has no labels"))
                 continue
             image_id = row["ImageID"].strip()
+            try:
+                image_path = self._image_path(row.get("ImageDir", "").strip(), image_id, row.where)
+            except OutsideRoot as err:
+                self.report.skip(err)
+                continue
             yield ImageRecord(
-                image_path=self._image_path(row.get("ImageDir", "").strip(), image_id),
+                image_path=image_path,
                 image_id=image_id,
                 study_id=study_id,
                 subject_id=row["PatientID"].strip(),
                 view=row.get("Projection", "").strip(),
                 split=hash_split(row["PatientID"].strip()),
                 extra={"labels": study[0], "sentences": study[1]},
+                origin=row.where,
             )
 
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:

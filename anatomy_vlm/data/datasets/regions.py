@@ -12,6 +12,10 @@ Rule (declared; conservative, since a positive region label is a claim):
    ``part_of`` ancestor in the set and the regions its weighted ``projects_onto`` mapping
    sends at least ``min_weight`` (default 0.5) of it to (``heart`` -> cardiac_silhouette,
    ``left_lung_base`` -> left_lower_lung_zone). Without the KG only steps 1–2 and set members.
+
+The graph is an argument (``graph="kg"`` loads the default through
+:func:`anatomy_vlm.kgload.load_kg`, which raises when the KG cannot be built): a broken KG is
+an error, never a silent switch to the KG-free rule.
 """
 
 from __future__ import annotations
@@ -39,24 +43,14 @@ def located_regions(anatomy_ids: Iterable[str], region_ids: Iterable[str]) -> li
     return found
 
 
-def _load_kg():
-    from kg.errors import KGError
-
-    try:
-        from kg import AnatomyKG  # type: ignore[attr-defined]
-
-        return AnatomyKG.load()
-    except (ImportError, AttributeError, KGError):
-        return None
-
-
 class RegionLocator:
     """Maps bags of localization terms to region-set ids (module docstring).
 
     Args:
         region_ids: the region set's ids.
         crosswalk: ``(vocabulary, label) -> [(ontology_id, match)]``.
-        graph: an ``AnatomyKG``, ``"kg"`` to load it, or None for the KG-free rule.
+        graph: an ``AnatomyKG``, ``"kg"`` for :func:`anatomy_vlm.kgload.load_kg` (raises when
+            the KG cannot be built), or None for the KG-free rule.
         min_weight: least ``projects_onto`` weight that names a region.
     """
 
@@ -71,7 +65,13 @@ class RegionLocator:
         self.region_ids = tuple(region_ids)
         self._allowed = frozenset(self.region_ids)
         self._crosswalk = crosswalk
-        self._graph = _load_kg() if graph == "kg" else graph
+        if isinstance(graph, str):
+            if graph != "kg":
+                raise ValueError(f"graph must be an AnatomyKG, 'kg' or None, got {graph!r}")
+            from anatomy_vlm.kgload import load_kg
+
+            graph = load_kg()
+        self._graph = graph
         self.min_weight = min_weight
         self._cache: dict[str, list[str]] = {}
 
@@ -92,10 +92,7 @@ class RegionLocator:
         return found
 
     def _is_anatomy(self, node_id: str) -> bool:
-        try:
-            return self._graph.node(node_id).type == "anatomy"
-        except Exception:  # unknown id: not anatomy
-            return False
+        return node_id in self._graph and self._graph.node(node_id).type == "anatomy"
 
     def _lateral(self, site: str, sides: list[str]) -> list[str]:
         if not sides:
@@ -114,7 +111,7 @@ class RegionLocator:
             return self._cache[node]
         if node in self._allowed:
             found = [node]
-        elif self._paired_without_side(node):
+        elif node not in self._graph or self._paired_without_side(node):  # unknown: names nothing
             found = []
         else:
             found = [a for a in self._graph.ancestors(node, "part_of") if a in self._allowed][:1]
@@ -124,20 +121,12 @@ class RegionLocator:
         return found
 
     def _paired_without_side(self, node: str) -> bool:
-        try:
-            if self._graph.node(node).laterality in ("left", "right"):
-                return False
-            children = [c for rel in ("is_a", "part_of") for c in self._graph.children(node, rel)]
-            return any(self._graph.node(c).laterality in ("left", "right") for c in children)
-        except Exception:  # unknown id: treat as unpaired
+        if self._graph.node(node).laterality in ("left", "right"):
             return False
+        children = [c for rel in ("is_a", "part_of") for c in self._graph.children(node, rel)]
+        return any(self._graph.node(c).laterality in ("left", "right") for c in children)
 
     def _project(self, node: str) -> dict[str, float]:
-        try:
-            from kg.query import project  # the KG's weighted projects_onto walk
-        except ImportError:
-            return {}
-        try:
-            return project(self._graph, node, self._allowed)
-        except Exception:  # a projection the KG cannot walk names nothing
-            return {}
+        from kg.query import project  # the KG's weighted projects_onto walk
+
+        return project(self._graph, node, self._allowed)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anatomy_vlm.data.datasets import options as opt
 from anatomy_vlm.data.datasets.base import (
     CXRDataset,
     ImageRecord,
@@ -31,7 +32,7 @@ from anatomy_vlm.data.datasets.base import (
     read_csv_rows,
 )
 from anatomy_vlm.data.types import CXRSample
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import BadRow, MissingFile, OutsideRoot
 
 __all__ = ["RSNAPneumonia"]
 
@@ -47,9 +48,10 @@ class RSNAPneumonia(CXRDataset):
     """RSNA Pneumonia. Keyword arguments as :class:`CXRDataset`, plus ``images_dir``."""
 
     source = "rsna"
+    OPTIONS = {**CXRDataset.OPTIONS, "images_dir": opt.relative_path}
 
     def __init__(self, root: str | Path, *, images_dir: str = "stage_2_train_images", **kwargs) -> None:
-        self.images_dir = images_dir
+        self.images_dir = self.option("images_dir", images_dir)
         super().__init__(root, **kwargs)
 
     def _views(self) -> dict[str, str]:
@@ -57,43 +59,53 @@ class RSNAPneumonia(CXRDataset):
         if path is None:
             return {}
         views = {}
-        for row in read_csv_rows(path, self.report, required=("Filename",)):
+        for row in read_csv_rows(path, self.report, required=("Filename",), columns=("ViewPosition",)):
             views[Path(row["Filename"].strip()).stem] = row.get("ViewPosition", "").strip()
         return views
 
     def _index(self) -> Iterator[ImageRecord]:
         path = first_file(self.root, _LABEL_FILES)
         if path is None:
-            raise DataError("rsna: stage_2_train_labels.csv not found")
+            raise MissingFile("rsna: stage_2_train_labels.csv not found")
         targets: dict[str, float] = {}
         boxes: dict[str, list[list[float]]] = {}
-        bad: set[str] = set()
-        for row in read_csv_rows(path, self.report, required=("patientId", "Target")):
+        first_row: dict[str, str] = {}
+        bad: dict[str, str] = {}  # image key -> where its first bad row is
+        for row in read_csv_rows(path, self.report, required=("patientId", "Target"),
+                                 columns=("x", "y", "width", "height")):
             pid = row["patientId"].strip()
+            first_row.setdefault(pid, row.where)
             try:
                 target = float(row["Target"])
                 box = [float(row[c]) for c in ("x", "y", "width", "height")] if target == 1 else None
-            except (KeyError, ValueError):
-                bad.add(pid)
+            except ValueError:
+                bad.setdefault(pid, row.where)
                 continue
-            if targets.setdefault(pid, target) != target:
-                bad.add(pid)
+            if target not in (0.0, 1.0) or targets.setdefault(pid, target) != target:
+                bad.setdefault(pid, row.where)
             if box is not None:
                 boxes.setdefault(pid, []).append(box)
-        for pid in sorted(bad):
-            self.report.skip("malformed row", f"{path.name}: {pid}")
+        for where in sorted(bad.values(), key=lambda w: int(w.rsplit(" ", 1)[1])):
+            self.report.skip(BadRow(f"{where}: a non-numeric value, a Target other than 0 or 1, "
+                                    "or one that disagrees with another row of the same image"))
         views = self._views()
         for pid, target in targets.items():
             if pid in bad:
                 continue
+            try:
+                image_path = self.within(self.root, self.images_dir, f"{pid}.dcm", where=first_row[pid])
+            except OutsideRoot as err:
+                self.report.skip(err)
+                continue
             yield ImageRecord(
-                image_path=self.root / self.images_dir / f"{pid}.dcm",
+                image_path=image_path,
                 image_id=pid,
                 study_id=pid,
                 subject_id=pid,
                 view=views.get(pid) or "FRONTAL",
                 split=hash_split(pid),
                 extra={"target": target, "boxes": boxes.get(pid, [])},
+                origin=first_row[pid],
             )
 
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:

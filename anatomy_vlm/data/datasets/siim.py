@@ -32,7 +32,7 @@ from anatomy_vlm.data.datasets.base import (
     read_csv_rows,
 )
 from anatomy_vlm.data.types import CXRSample
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import BadRow, MissingFile, OutsideRoot
 
 __all__ = ["SIIMPneumothorax", "rle_decode", "rle_encode"]
 
@@ -87,26 +87,35 @@ class SIIMPneumothorax(CXRDataset):
     def _index(self) -> Iterator[ImageRecord]:
         path = first_file(self.root, _RLE_FILES)
         if path is None:
-            raise DataError("siim: train-rle.csv not found")
+            raise MissingFile("siim: train-rle.csv not found")
         runs: dict[str, list[str]] = {}
+        first_row: dict[str, str] = {}
         for row in read_csv_rows(path, self.report, required=("ImageId", "EncodedPixels")):
             rle = row["EncodedPixels"].strip()
             try:
                 rle_decode(rle)  # validate once at load: a malformed row is a bad-input row
             except ValueError:
-                self.report.skip("malformed row", f"{path.name}: {row['ImageId'].strip()}")
+                self.report.skip(BadRow(f"{row.where}: EncodedPixels is not a valid run-length code"))
                 continue
             runs.setdefault(row["ImageId"].strip(), []).append(rle)
+            first_row.setdefault(row["ImageId"].strip(), row.where)
         dicoms = self._dicoms()
         for image_id, rles in runs.items():
+            try:
+                image_path = dicoms.get(image_id) or self.within(
+                    self.root, f"{image_id}.dcm", where=first_row[image_id])
+            except OutsideRoot as err:
+                self.report.skip(err)
+                continue
             yield ImageRecord(
-                image_path=dicoms.get(image_id, self.root / f"{image_id}.dcm"),
+                image_path=image_path,
                 image_id=image_id,
                 study_id=image_id,
                 subject_id=image_id,
                 view="FRONTAL",
                 split=hash_split(image_id),
                 extra={"rles": [r for r in rles if r != "-1"]},
+                origin=first_row[image_id],
             )
 
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:

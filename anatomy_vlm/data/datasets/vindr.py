@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from anatomy_vlm.data.datasets import options as opt
 from anatomy_vlm.data.datasets.base import (
     CXRDataset,
     ImageRecord,
@@ -39,7 +40,7 @@ from anatomy_vlm.data.datasets.base import (
     read_csv_rows,
 )
 from anatomy_vlm.data.types import CXRSample
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import BadRow, MissingFile, OutsideRoot
 
 __all__ = ["VinDrCXR", "fuse_boxes", "fuse_votes"]
 
@@ -91,30 +92,35 @@ class VinDrCXR(CXRDataset):
     ``min_box_votes`` (reader fusion, module docstring)."""
 
     source = "vindr"
+    OPTIONS = {**CXRDataset.OPTIONS, "iou_threshold": opt.number(0.0, 1.0, low_open=True),
+               "min_box_votes": opt.integer(minimum=1)}
 
     def __init__(self, root: str | Path, *, iou_threshold: float = 0.4, min_box_votes: int = 1,
                  **kwargs) -> None:
-        self.iou_threshold = iou_threshold
-        self.min_box_votes = min_box_votes
+        self.iou_threshold = self.option("iou_threshold", iou_threshold)
+        self.min_box_votes = self.option("min_box_votes", min_box_votes)
         super().__init__(root, **kwargs)
 
-    def _read_boxes(self, path: Path) -> tuple[dict, dict]:
-        """-> (image -> readers, image -> class -> [Box])."""
+    def _read_boxes(self, path: Path) -> tuple[dict, dict, dict]:
+        """-> (image -> readers, image -> class -> [Box], image -> its first row)."""
+        origins: dict[str, str] = {}
         readers: dict[str, set[str]] = defaultdict(set)
         boxes: dict[str, dict[str, list[Box]]] = defaultdict(lambda: defaultdict(list))
-        for row in read_csv_rows(path, self.report, required=("image_id", "rad_id", "class_name")):
+        for row in read_csv_rows(path, self.report, required=("image_id", "rad_id", "class_name"),
+                                 columns=("x_min", "y_min", "x_max", "y_max")):
             image, reader, label = (row[c].strip() for c in ("image_id", "rad_id", "class_name"))
             readers[image].add(reader)
+            origins.setdefault(image, row.where)
             if label == NO_FINDING:
                 continue
             try:
                 x1, y1, x2, y2 = (float(row[c]) for c in ("x_min", "y_min", "x_max", "y_max"))
-            except (KeyError, ValueError):
-                self.report.skip("malformed row", f"{path.name}: {image}")
+            except ValueError:
+                self.report.skip(BadRow(f"{row.where}: a box coordinate is not a number"))
                 continue
             if x2 > x1 and y2 > y1:
                 boxes[image][label].append((reader, x1, y1, x2, y2))
-        return readers, boxes
+        return readers, boxes, origins
 
     def _read_labels(self, path: Path) -> dict[str, dict[str, tuple[float, bool]]]:
         votes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -124,8 +130,8 @@ class VinDrCXR(CXRDataset):
             columns = [c for c in row if c not in {"image_id", "rad_id"}]
             try:
                 values = {c: int(float(row[c])) for c in columns}
-            except ValueError:
-                self.report.skip("malformed row", f"{path.name}: {image}")
+            except (ValueError, OverflowError):
+                self.report.skip(BadRow(f"{row.where}: a label value is not a number"))
                 continue
             readers[image] += 1
             for column, value in values.items():
@@ -143,12 +149,12 @@ class VinDrCXR(CXRDataset):
                     for name in ("train", "test") if (ann / f"annotations_{name}.csv").is_file()]
         kaggle = find_table(self.root, "train") or find_table(self.root, "vinbigdata-train")
         if kaggle is None:
-            raise DataError("vindr: neither annotations/annotations_train.csv nor train.csv found")
+            raise MissingFile("vindr: neither annotations/annotations_train.csv nor train.csv found")
         return [("kaggle", kaggle, None, self.root / "train")]
 
     def _index(self) -> Iterator[ImageRecord]:
         for official, box_csv, label_csv, folder in self._tables():
-            readers, boxes = self._read_boxes(box_csv)
+            readers, boxes, origins = self._read_boxes(box_csv)
             labels = self._read_labels(label_csv) if label_csv else {}
             for image in sorted(readers):
                 if official == "test":
@@ -161,10 +167,16 @@ class VinDrCXR(CXRDataset):
                     c: fuse_votes(len({b[0] for b in boxes[image].get(c, [])}), len(readers[image]))
                     for c in KAGGLE_CLASSES
                 }
+                try:
+                    image_path = self.within(folder, f"{image}.dicom", where=origins[image])
+                except OutsideRoot as err:
+                    self.report.skip(err)
+                    continue
                 yield ImageRecord(
-                    image_path=folder / f"{image}.dicom",
+                    image_path=image_path,
                     image_id=image, study_id=image, subject_id=image, view="PA", split=split,
                     extra={"labels": fused, "boxes": dict(boxes.get(image, {}))},
+                    origin=origins[image],
                 )
 
     def _build(self, record: ImageRecord, image: np.ndarray) -> CXRSample:
