@@ -82,7 +82,9 @@ def _info(args) -> int:
 def _resolve(args) -> int:
     matches = _kg().resolve(args.text, types=args.types, limit=args.limit)
     payload = {"query": args.text, "matches": [m.to_json() for m in matches]}
-    lines = [f"{m.score:.2f}  {m.node.id}  ({m.node.label}, {m.node.type})  via {m.matched_text!r}" for m in matches]
+    lines = [f"{m.score:.2f}  {m.node.id}  ({m.node.label}, {m.node.type})  via {m.matched_text!r}"
+             + (f"  at {', '.join(m.locations)}" if m.locations else "")
+             + (f"  [{', '.join(m.qualifiers)}]" if m.qualifiers else "") for m in matches]
     return _emit(args, payload, lines)
 
 

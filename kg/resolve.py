@@ -4,12 +4,17 @@ Strategy, first hit wins (scores in (0, 1]):
 
 1. exact key: id, label, Chest ImaGenome name (1.0); synonym, abbreviation, short code,
    RadLex/UMLS id (0.95); same words in another order (0.9);
-2. abbreviations expanded (``L CPA`` → ``left costophrenic angle``, ``RLL`` → ``right lower lobe``) (0.9);
-3. laterality: a side word plus a non-lateral concept gives its lateral variant
+2. location: a finding named with where or how it was seen: the longest span naming a
+   finding, disease or device, the words around it all naming anatomy or qualifiers (``bibasilar atelectasis``,
+   ``small left pleural effusion``, ``opacity in the RLL``) (0.9); the location part is
+   reported apart on the :class:`~kg.types.Match` (``locations``, ``qualifiers``);
+3. abbreviations expanded (``L CPA`` → ``left costophrenic angle``, ``RLL`` → ``right lower lobe``) (0.9);
+4. laterality: a side word plus a non-lateral concept gives its lateral variant
    (``left`` + ``costophrenic angle`` → ``left_costophrenic_angle``) (0.9); a side word on a
    concept without sides is dropped (``left pleural effusion`` → ``pleural_effusion``) (0.85);
-4. misspelt words corrected against the vocabulary (edit distance ≤ 2, ≤ 1 for short words) (≤ 0.85);
-5. partial: every query word inside a longer name (≤ 0.6).
+5. misspelt words corrected against the vocabulary (edit distance ≤ 2, ≤ 1 for short words),
+   then steps 1–4 again (≤ 0.85);
+6. partial: every query word inside a longer name (≤ 0.6).
 
 No hit raises :class:`~kg.errors.UnknownTermError` with "did you mean" suggestions.
 """
@@ -34,6 +39,11 @@ ABBREVIATIONS = {
     "pa": "pulmonary artery", "luz": "left upper zone", "ruz": "right upper zone", "lz": "lung zone",
     "tb": "tuberculosis", "gg": "ground glass", "ggo": "ground glass opacity",
 }
+FINDING_TYPES = ("finding", "disease", "device")
+# Words that only join a location phrase to its finding ("effusion at the left base").
+_GLUE = frozenset({"the", "at", "in", "of", "on", "within", "involving", "and", "with", "a", "an", "to",
+                   "over", "sided", "side", "predominantly", "predominant", "mainly", "greater", "than"})
+_MAX_LOCATED_WORDS = 12
 class Resolver:
     """Index of every node's names; built once per :class:`~kg.graph.AnatomyKG` (milliseconds)."""
 
@@ -70,9 +80,13 @@ class Resolver:
         wanted = None if types is None else ((types,) if isinstance(types, str) else tuple(types))
         query = normalise_term(text or "")
         hits: dict[str, tuple[float, str]] = {}
+        where: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {}
         if query:
-            for strategy in (self._exact, self._expanded, self._corrected):
-                strategy(query, hits, wanted)
+            for strategy in (lambda: self._exact(query, hits, wanted),
+                             lambda: self._located(query, hits, wanted, where),
+                             lambda: self._expanded(query, hits, wanted),
+                             lambda: self._corrected(query, hits, wanted, where)):
+                strategy()
                 if hits:
                     break
             if len(hits) < limit:
@@ -80,8 +94,12 @@ class Resolver:
         if not hits:
             raise UnknownTermError(text, self.suggest(query, wanted))
         ranked = sorted(hits.items(), key=lambda kv: (-kv[1][0], len(self.kg.node(kv[0]).label), kv[0]))
-        return [Match(node=self.kg.node(nid), score=score, matched_text=matched)
-                for nid, (score, matched) in ranked[:limit]]
+        out = []
+        for nid, (score, matched) in ranked[:limit]:
+            locations, qualifiers, location_text = where.get(nid, ((), (), None))
+            out.append(Match(node=self.kg.node(nid), score=score, matched_text=matched, locations=locations,
+                             qualifiers=qualifiers, location_text=location_text))
+        return out
 
     def suggest(self, query: str, wanted=None, n: int = 3) -> list[str]:
         """Ids whose names are closest to the normalised query (for "did you mean")."""
@@ -156,7 +174,7 @@ class Resolver:
                 out.append(cand)
         return out
 
-    def _corrected(self, query: str, hits: dict, wanted) -> None:
+    def _corrected(self, query: str, hits: dict, wanted, where: dict) -> None:
         words, distance = [], 0
         for w in query.split():
             if w in self.vocab or w in SIDE_WORDS or w in ABBREVIATIONS or not w.isalpha():
@@ -170,6 +188,8 @@ class Resolver:
         fixed_query = " ".join(words)
         factor = max(0.5, 0.9 - 0.05 * distance)
         if not self._lookup(fixed_query, hits, wanted, factor):
+            self._located(fixed_query, hits, wanted, where, factor)
+        if not hits:
             self._expanded(fixed_query, hits, wanted, factor * 0.95)
 
     def _correct(self, word: str) -> tuple[str, int]:
@@ -187,6 +207,67 @@ class Resolver:
             return word, 0
         return best[2], best[0]
 
+    # ------------------------------------------------------------------ finding + location
+    def _located(self, query: str, hits: dict, wanted, where: dict, factor: float = 0.9) -> None:
+        """The longest span naming a finding whose surrounding words all name anatomy or qualifiers."""
+        words = query.split()
+        if not 2 <= len(words) <= _MAX_LOCATED_WORDS:
+            return
+        for length in range(len(words) - 1, 0, -1):
+            for i in range(len(words) - length + 1):
+                entries = self._finding_entries(words[i:i + length], wanted)
+                if not entries:
+                    continue
+                before, after = self._modifiers(words[:i]), self._modifiers(words[i + length:])
+                if before is None or after is None:
+                    continue
+                text = " ".join(w for w in (*words[:i], *words[i + length:]) if w not in _GLUE)
+                for nid, score, name in entries:
+                    if round(score * factor, 4) > hits.get(nid, (0.0, ""))[0]:
+                        hits[nid] = (round(score * factor, 4), name)
+                        where[nid] = (*_placed(self, nid, before + after), text)
+            if hits:
+                return
+
+    def _finding_entries(self, words: list[str], wanted) -> list[tuple[str, float, str]]:
+        span = " ".join(words)
+        expanded = " ".join(ABBREVIATIONS.get(w, w) if w not in self.vocab else w for w in words)
+        entries = list(self.keys.get(span, ())) or list(self.keys.get(expanded, ()))
+        return [e for e in entries if self.kg.node(e[0]).type in FINDING_TYPES and self._ok(e[0], wanted)]
+
+    def _modifiers(self, words: list[str]) -> list[tuple[str, str, bool]] | None:
+        """Words → ``(node_id, type, both_sides)`` of anatomy/qualifier nodes, longest spans first;
+        None when a word names neither (nor only joins, like ``at the``)."""
+        out: list[tuple[str, str, bool]] = []
+        i = 0
+        while i < len(words):
+            if words[i] in _GLUE:
+                i += 1
+                continue
+            for j in range(len(words), i, -1):
+                found = self._modifier(words[i:j])
+                if found:
+                    out.append(found)
+                    i = j
+                    break
+            else:
+                return None
+        return out
+
+    def _modifier(self, words: list[str]) -> tuple[str, str, bool] | None:
+        span = " ".join(words)
+        both = len(words) == 1 and span.startswith("bi") and len(span) > 5
+        for key in ((span[2:], span) if both else (span,)):
+            key = " ".join(ABBREVIATIONS.get(w, w) if w not in self.vocab else w for w in key.split())
+            for kind in ("anatomy", "qualifier"):
+                nid = next((e[0] for e in self.keys.get(key, ()) if self.kg.node(e[0]).type == kind), None)
+                if nid:
+                    return nid, kind, both and key != span
+        if span in SIDE_WORDS:
+            side = SIDE_WORDS[span]
+            return (side, "qualifier", False) if side in self.kg else None
+        return None
+
     def _partial(self, query: str, hits: dict, wanted, limit: int) -> None:
         if self._token_keys is None:
             self._token_keys = defaultdict(set)
@@ -201,6 +282,32 @@ class Resolver:
         for key in found[: limit * 4]:
             cover = len(words) / len(key.split())
             self._put(hits, self.keys[key], wanted, 0.6 * cover)
+
+
+def _placed(resolver: Resolver, finding: str,
+            modifiers: list[tuple[str, str, bool]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Anatomy ids and qualifier ids of a finding's location phrase.
+
+    A side word applies to the anatomy it qualifies (``left`` + ``apical`` → ``left_apical_zone``;
+    ``bibasilar`` → both lung bases); a side word alone applies to the finding's curated site
+    (``right rib fracture`` → ``right_rib``, ``left pleural effusion`` → ``left_pleura``), else
+    to the hemithorax.
+    """
+    qualifiers = [nid for nid, kind, _both in modifiers if kind == "qualifier"]
+    sides = [q for q in qualifiers if q in ("left", "right", "bilateral")]
+    side = sides[0] if sides else None
+    locations: list[str] = []
+    for nid, kind, both in modifiers:
+        if kind != "anatomy":
+            continue
+        wanted_side = "bilateral" if both else side
+        node = resolver.kg.node(nid)
+        variants = resolver._variants(nid, wanted_side) if wanted_side and node.laterality is None else []
+        locations.extend(variants or [nid])
+    if not locations and side:
+        sites = [*resolver.kg.parents(finding, "has_finding_site"), "hemithorax"]
+        locations = next((v for site in sites if site in resolver.kg for v in [resolver._variants(site, side)] if v), [])
+    return tuple(dict.fromkeys(locations)), tuple(dict.fromkeys(qualifiers))
 
 
 def _deletes(word: str, depth: int) -> set[str]:

@@ -45,14 +45,27 @@ class Node:
 
 @dataclass(frozen=True)
 class Match:
-    """A node matched by free text. ``score`` in (0, 1]; ``matched_text`` is the key that hit."""
+    """A node matched by free text. ``score`` in (0, 1]; ``matched_text`` is the key that hit.
+
+    When the text combined a finding with where or how it was seen (``"bibasilar atelectasis"``,
+    ``"small left pleural effusion"``, ``"opacity in the right lower lobe"``), ``node`` is the
+    finding and the rest is reported apart: ``locations`` the anatomy ids it named (a side word
+    alone gives the hemithorax, ``bibasilar`` both lung bases), ``qualifiers`` the qualifier ids
+    (``left``, ``small``, ``subsegmental``…), ``location_text`` the normalised words of that part.
+    All empty (``None``) when the text named the node alone.
+    """
 
     node: Node
     score: float
     matched_text: str
+    locations: tuple[str, ...] = ()
+    qualifiers: tuple[str, ...] = ()
+    location_text: str | None = None
 
     def to_json(self) -> dict:
-        return {"node": self.node.to_json(), "score": round(self.score, 4), "matched_text": self.matched_text}
+        return {"node": self.node.to_json(), "score": round(self.score, 4), "matched_text": self.matched_text,
+                "locations": list(self.locations), "qualifiers": list(self.qualifiers),
+                "location_text": self.location_text}
 
 
 @dataclass(frozen=True)
