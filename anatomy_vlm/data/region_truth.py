@@ -12,8 +12,12 @@ three never disagree. Rules (ARCHITECTURE.md, "Region truth"):
   widening → mediastinum + upper mediastinum; hilar enlargement → that side's hilar structures;
   fractures → the region holding most of the fracture (clavicle, or the lung zone a rib crosses);
   devices → the smallest allowed region holding their tip (tube, line or pacemaker lead).
-- Every positive region is then propagated to its ``part_of`` ancestors inside the region set
-  (from the KG when it is built, else the static Chest ImaGenome hierarchy below).
+- Every positive region is then propagated to its ``part_of`` ancestors inside the region set,
+  read from the KG (:func:`anatomy_vlm.kgload.load_kg`, or a graph passed in); there is no
+  fallback table: a KG that cannot be loaded raises.
+
+Each finding's rule kind and regions live in one table, :mod:`anatomy_vlm.data.phantom.findings`.
+A region absent from ``region_masks`` (one the film does not show) is never positive.
 
 Coordinates are pixels of the stored image (x right, y down). Masks are boolean ``[H, W]``.
 """
@@ -21,52 +25,25 @@ Coordinates are pixels of the stored image (x right, y down). Masks are boolean 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 
 import numpy as np
 
+from anatomy_vlm.data.phantom import findings
+
 __all__ = [
     "LUNG_FINDINGS",
-    "WHOLE_ORGAN_FINDINGS",
     "DEVICE_FINDINGS",
     "region_truth",
     "region_hierarchy",
     "default_regions",
     "candidate_regions",
-    "load_kg",
 ]
 
 THRESHOLD = 0.10
 LESION_SHARE = 0.30
 
-LUNG_FINDINGS = frozenset({
-    "lung_opacity", "consolidation", "nodule", "mass", "atelectasis", "pulmonary_edema",
-    "pleural_effusion", "pneumothorax",
-})
-WHOLE_ORGAN_FINDINGS = frozenset({
-    "cardiomegaly", "mediastinal_widening", "hilar_enlargement", "rib_fracture", "clavicle_fracture",
-})
-DEVICE_FINDINGS = frozenset({"endotracheal_tube", "enteric_tube", "central_venous_catheter", "pacemaker"})
-
-_ZONES = ("apical_zone", "upper_lung_zone", "mid_lung_zone", "lower_lung_zone")
-
-# Static part_of hierarchy inside cig36 (KNOWLEDGE_SOURCES.md §1.2); used when the KG is not built.
-_STATIC_PARENTS: dict[str, tuple[str, ...]] = {
-    **{f"{s}_{z}": (f"{s}_lung",) for s in ("right", "left") for z in (*_ZONES, "hilar_structures")},
-    "carina": ("trachea",),
-    "trachea": ("upper_mediastinum",),
-    "aortic_arch": ("upper_mediastinum",),
-    "svc": ("upper_mediastinum",),
-    "upper_mediastinum": ("mediastinum",),
-    "cardiac_silhouette": ("mediastinum",),
-    "left_cardiac_silhouette": ("cardiac_silhouette",),
-    "right_cardiac_silhouette": ("cardiac_silhouette",),
-    "right_atrium": ("right_cardiac_silhouette",),
-    "cavoatrial_junction": ("right_cardiac_silhouette",),
-    "descending_aorta": ("mediastinum",),
-    "left_upper_abdomen": ("abdomen",),
-    "right_upper_abdomen": ("abdomen",),
-}
+LUNG_FINDINGS = findings.LUNG_FINDINGS
+DEVICE_FINDINGS = frozenset(findings.DEVICES)
 
 
 def candidate_regions(finding: str, side: str | None = None) -> tuple[str, ...]:
@@ -74,85 +51,24 @@ def candidate_regions(finding: str, side: str | None = None) -> tuple[str, ...]:
 
     ``side`` in {"right", "left", "bilateral", None}; None or "bilateral" gives both sides.
     """
-    sides = ("right", "left") if side in (None, "bilateral") else (side,)
-    if finding in ("pleural_effusion",):
-        return tuple(f"{s}_{r}" for s in sides for r in ("costophrenic_angle", "lower_lung_zone", "mid_lung_zone", "upper_lung_zone"))
-    if finding in LUNG_FINDINGS or finding == "rib_fracture":
-        return tuple(f"{s}_{z}" for s in sides for z in _ZONES)
-    if finding == "clavicle_fracture":
-        return tuple(f"{s}_clavicle" for s in sides)
-    if finding == "hilar_enlargement":
-        return tuple(f"{s}_hilar_structures" for s in sides)
-    if finding == "cardiomegaly":
-        return ("cardiac_silhouette",)
-    if finding == "mediastinal_widening":
-        return ("upper_mediastinum", "mediastinum")
-    if finding == "endotracheal_tube":
-        return ("trachea", "carina")
-    if finding == "enteric_tube":
-        return ("left_upper_abdomen", "abdomen")
-    if finding == "central_venous_catheter":
-        return ("svc", "cavoatrial_junction", "right_atrium")
-    if finding == "pacemaker":  # the lead tips (right atrium / ventricle)
-        return ("right_atrium", "right_cardiac_silhouette", "left_cardiac_silhouette", "cardiac_silhouette")
-    raise KeyError(f"no region rule for finding {finding!r}")
+    return findings.rule(finding).candidate_regions(side)
 
 
 def default_regions(finding: str, side: str | None = None) -> tuple[str, ...]:
-    """Where a sentence that names no anatomy is grounded (e.g. "No pneumothorax." → both lungs)."""
-    sides = ("right", "left") if side in (None, "bilateral") else (side,)
-    if finding in LUNG_FINDINGS:
-        return tuple(f"{s}_lung" for s in sides)
-    fixed = {
-        "cardiomegaly": ("cardiac_silhouette",),
-        "mediastinal_widening": ("mediastinum", "upper_mediastinum"),
-        "endotracheal_tube": ("trachea",),
-        "enteric_tube": ("abdomen",),
-        "central_venous_catheter": ("svc",),
-        "pacemaker": ("cardiac_silhouette",),
-    }
-    if finding in fixed:
-        return fixed[finding]
-    if finding == "hilar_enlargement":
-        return tuple(f"{s}_hilar_structures" for s in sides)
-    if finding == "clavicle_fracture":
-        return tuple(f"{s}_clavicle" for s in sides)
-    return ()
+    """Where a sentence that names no anatomy is grounded (e.g. "No pneumothorax." → both lungs);
+    empty for a finding outside the core set."""
+    return findings.RULES[finding].default_regions(side) if finding in findings.RULES else ()
 
 
-@lru_cache(maxsize=1)
-def load_kg():
-    """The KG (``AnatomyKG.load()``), loaded once per process; None when it cannot be built."""
-    try:
-        from kg import AnatomyKG
+def region_hierarchy(region_ids: tuple[str, ...], *, graph=None) -> dict[str, tuple[str, ...]]:
+    """``region → part_of ancestors that are in region_ids`` (transitive, nearest first), from
+    ``graph`` (default: :func:`anatomy_vlm.kgload.load_kg`, which raises when the KG fails)."""
+    if graph is None:
+        from anatomy_vlm.kgload import load_kg
 
-        return AnatomyKG.load()
-    except Exception:  # KG not built or API absent: callers fall back to static tables
-        return None
-
-
-@lru_cache(maxsize=16)
-def region_hierarchy(region_ids: tuple[str, ...], use_kg: bool = True) -> dict[str, tuple[str, ...]]:
-    """``region → part_of ancestors that are in region_ids`` (transitive), from the KG if it loads."""
-    graph = load_kg() if use_kg else None
-    if graph is not None:
-        try:
-            keep = set(region_ids)
-            return {r: tuple(a for a in graph.ancestors(r) if a in keep and a != r) for r in region_ids}
-        except Exception:  # API absent: the static Chest ImaGenome hierarchy
-            pass
-    return {r: _static_ancestors(r, set(region_ids)) for r in region_ids}
-
-
-def _static_ancestors(region: str, keep: set[str]) -> tuple[str, ...]:
-    out: list[str] = []
-    frontier = list(_STATIC_PARENTS.get(region, ()))
-    while frontier:
-        parent = frontier.pop(0)
-        if parent not in out:
-            out.append(parent)
-            frontier.extend(_STATIC_PARENTS.get(parent, ()))
-    return tuple(a for a in out if a in keep)
+        graph = load_kg()
+    keep = set(region_ids)
+    return {r: tuple(a for a in graph.ancestors(r) if a in keep and a != r) for r in region_ids}
 
 
 def region_truth(
@@ -181,14 +97,13 @@ def region_truth(
     order = tuple(region_masks)
     if hierarchy is None:
         hierarchy = region_hierarchy(order)
-    if finding in LUNG_FINDINGS or finding in ("rib_fracture", "clavicle_fracture"):
+    kind = findings.rule(finding).truth
+    if kind == findings.COVERAGE:
         leaves = _covered(finding, side, region_masks, lesion_mask, threshold, lesion_share)
-    elif finding in ("cardiomegaly", "mediastinal_widening", "hilar_enlargement"):
+    elif kind == findings.FIXED:
         leaves = candidate_regions(finding, side)
-    elif finding in DEVICE_FINDINGS:
-        leaves = _device_regions(finding, side, region_masks, tip)
     else:
-        raise KeyError(f"no region rule for finding {finding!r}")
+        leaves = _device_regions(finding, side, region_masks, tip)
     positive = set()
     for region in leaves:
         if region in region_masks:

@@ -14,13 +14,16 @@ y1 >= H), following RGRG; otherwise it is scaled to the returned image (when the
 resized copy) and clipped to it.
 
 Labels: per region, ``yes`` -> 1, ``no`` -> 0, not mentioned -> NaN; a label stated both ways
-for one region counts as positive. Categories ``temporal``, ``severity``, ``laterality``,
-``comparison`` and ``nlp`` carry no finding and are skipped. Labels go through the
+for one region counts as positive. A boxed (cig36) region that a graph with objects leaves out
+was not placed on that film: its box and its labels are NaN (missing), whatever it says.
+Categories ``temporal``, ``severity``, ``laterality``, ``comparison`` and ``nlp`` carry no
+finding and are skipped. Labels go through the
 ``chest_imagenome`` crosswalk (the bare label first, then ``category|label``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -52,6 +55,14 @@ class SceneGraphTargets:
     region_uncertain: np.ndarray
     sentences: list[GroundedSentence] = field(default_factory=list)
     faulty_boxes: int = 0
+
+
+@functools.cache
+def _boxed_regions() -> frozenset[str]:
+    """Regions a Chest ImaGenome scene graph gives a box (cig36); the others are text-only."""
+    from kg.sets import region_set
+
+    return frozenset(region_set("cig36").ids)
 
 
 def read_scene_graph(path: Path) -> dict:
@@ -147,8 +158,11 @@ def parse_scene_graph(
             for key, value in values.items():
                 region_values[key] = max(region_values.get(key, value), value)
             _add_sentence(sentences, str(phrase).strip(), rid, values, mapper)
+    placed = {region_id(obj.get("bbox_name", "")) for obj in data.get("objects") or []}
     for rid, values in per_region.items():
-        if rid in rows:
+        # a boxed region that a graph with objects leaves out was not placed (not visible on
+        # the film): missing, its labels NaN like its box
+        if rid in rows and (rid in placed or not placed or rid not in _boxed_regions()):
             labels[rows[rid]], uncertain[rows[rid]] = mapper.map(values)
     grounded = [
         GroundedSentence(

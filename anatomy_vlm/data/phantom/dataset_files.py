@@ -11,7 +11,7 @@ from pathlib import Path
 
 from anatomy_vlm.data.phantom import writer
 
-__all__ = ["write_dataset_files", "finding_counts"]
+__all__ = ["write_dataset_files", "finding_counts", "omitted_counts"]
 
 _PROCEDURE = {"PA": "CHEST (PA AND LAT)", "AP": "CHEST (PORTABLE AP)"}
 _VIEW_MEANING = {"PA": "postero-anterior", "AP": "antero-posterior"}
@@ -51,6 +51,15 @@ def finding_counts(records: list[dict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
+def omitted_counts(records: list[dict]) -> dict[str, int]:
+    """Films per cig36 region that the film does not show (no box written), sorted by id."""
+    counts: dict[str, int] = {}
+    for record in records:
+        for region in record["truth"]["regions_omitted"]:
+            counts[region] = counts.get(region, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def _metadata_row(record: dict) -> tuple:
     ids, view, index = record["ids"], record["view"], record["index"]
     # shifted dates as MIMIC ships them: a fixed future epoch plus the study index
@@ -64,12 +73,15 @@ def _metadata_row(record: dict) -> tuple:
 
 
 def _data_card(config, records: list[dict], prior_source: str, label_source: str) -> str:
-    from anatomy_vlm.data.phantom.generate import CARD_MARKER
+    from anatomy_vlm.data.phantom.context import CARD_MARKER
+    from anatomy_vlm.data.phantom.regions import MIN_BOX_CM2, MIN_SIDE_CM
 
     counts = finding_counts(records)
     normal = sum(not r["truth"]["findings"] for r in records)
     splits = {s: sum(r["split"] == s for r in records) for s in ("train", "validate", "test")}
     table = "\n".join(f"| {k} | {v} |" for k, v in counts.items())
+    omitted = omitted_counts(records)
+    omitted_table = "\n".join(f"| {k} | {v} |" for k, v in omitted.items()) or "| (none) | 0 |"
     return f"""# Data card — {CARD_MARKER}
 
 **Synthetic. Not for clinical use.** Every image is a procedural phantom, not a patient; no
@@ -103,6 +115,17 @@ region boxes; anatomy measurements). It is for evaluation only; training must no
 | finding | images |
 |---|---|
 {table}
+
+## Regions not shown
+A region the film does not show (its box would be under {MIN_BOX_CM2:g} cm² or thinner than
+{MIN_SIDE_CM:g} cm, e.g. the apical zones of a lordotic AP film, where the clavicles project over
+the apices) is left out of the scene graph, as Chest ImaGenome leaves out a region it could not
+place: no box, no mask, never named in the truth or the report; the loader reads it as missing
+(box and labels NaN). The truth file lists them per film (`regions_omitted`).
+
+| region | films without it |
+|---|---|
+{omitted_table}
 
 ## Limits
 A phantom is simpler than a radiograph: shapes, textures, noise and device appearance are

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from anatomy_vlm.data.phantom import fields as F
-from anatomy_vlm.data.phantom.lesions import DEVICES, LesionSpec, RenderedLesion, box_of
+from anatomy_vlm.data.phantom.findings import DEVICES, RULES
+from anatomy_vlm.data.phantom.lesions import LesionSpec, RenderedLesion, box_of
 
 if TYPE_CHECKING:
     from anatomy_vlm.data.phantom.render import Canvas
@@ -106,8 +107,8 @@ def _pacemaker(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -> tuple[
                       "ra_tip": [round(ra[0], 1), round(ra[1], 1)]}
 
 
-_DEVICE_DRAW = {"endotracheal_tube": _ett, "enteric_tube": _enteric,
-                "central_venous_catheter": _cvc, "pacemaker": _pacemaker}
+_RENDERERS = {"ett": _ett, "enteric": _enteric, "cvc": _cvc, "pacemaker": _pacemaker}
+_DEVICE_DRAW = {f: _RENDERERS[RULES[f].renderer] for f in DEVICES}
 
 
 def draw_devices(cv: Canvas, specs, rendered: list) -> list[RenderedLesion]:

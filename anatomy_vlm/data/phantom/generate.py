@@ -1,67 +1,76 @@
-"""Orchestration of ``anatomy-vlm data phantom``: plan, render in workers, write, publish atomically.
+"""Orchestration of ``anatomy-vlm data phantom``: plan, render in workers, write, publish.
 
 Image ``i`` gets its own generator ``np.random.default_rng([seed, i])``, so every image (and so
 every byte of the dataset) is a function of ``(seed, i)`` alone, whatever ``workers`` is.
 Workers render and write the per-image files and return a small record; the parent writes the
-per-dataset files in index order. Everything is written under a temporary sibling folder and
-renamed into place at the end, so an interrupted run never leaves a half-written dataset.
+per-dataset files in index order. Workers get the run's frozen :class:`RunContext` as an
+argument (``functools.partial``), never through module state.
 
-Output policy: ``out`` may be missing, an empty folder, or a previous phantom output (it holds
-``phantom_truth.jsonl`` and a ``DATA_CARD.md`` that says so), which is replaced whole. Any other
-non-empty folder is refused with :class:`ConfigError`.
+Nothing is lost (issue 9):
+
+- Everything is written under a temporary sibling folder and renamed into place at the end, so
+  an interrupted run never leaves a half-written dataset. SIGTERM and SIGINT remove that folder
+  and end the run with :class:`Interrupted` (the CLI exits 128 + the signal number).
+- ``out`` may be missing, an empty folder, or a previous phantom output, recognised by its
+  marker file (:data:`MARKER_NAME`: the format id, then every file it wrote), never by guessing.
+  A folder holding anything else (a file a user put beside the dataset, an older output with no
+  marker) is refused with :class:`ConfigError` before anything is written. Replacing an output
+  removes only the files its marker lists.
+- An output path that cannot be written (``/proc/x``, under a regular file, a symlink loop, no
+  permission) is a :class:`ConfigError`: one line, exit 2.
 """
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from anatomy_vlm.data.phantom.sampler import DOMAINS, build_priors
+from anatomy_vlm.data.phantom.context import (
+    CARD_MARKER,
+    FORMAT_ID,
+    MARKER_NAME,
+    Job,
+    PhantomConfig,
+    RunContext,
+)
+from anatomy_vlm.data.phantom.dataset_files import (
+    finding_counts,
+    omitted_counts,
+    write_dataset_files,
+)
+from anatomy_vlm.data.phantom.image_job import make_image, nearest_named_ancestors
+from anatomy_vlm.data.phantom.regions import CIG36
+from anatomy_vlm.data.phantom.sampler import build_priors
 from anatomy_vlm.data.phantom.vocab import build_label_maps
+from anatomy_vlm.data.region_truth import region_hierarchy
 from anatomy_vlm.errors import ConfigError
 
-__all__ = ["PhantomConfig", "PhantomResult", "generate", "CARD_MARKER", "split_plan"]
+__all__ = ["PhantomConfig", "PhantomResult", "Interrupted", "generate", "CARD_MARKER", "split_plan",
+           "is_phantom_output"]
 
-CARD_MARKER = "anatomy-vlm phantom dataset"
 SPLITS = ("train", "validate", "test")
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
 
 
-@dataclass(frozen=True, kw_only=True)
-class PhantomConfig:
-    """What to generate. ``size`` in pixels (square films), ``normal_fraction`` in [0, 1],
-    ``workers`` 0 = one per CPU core (the output does not depend on it)."""
+class Interrupted(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt
+    """The run was stopped by a signal (its temporary folder is already removed)."""
 
-    out: Path
-    n: int
-    size: int = 512
-    domain: str = "id"
-    seed: int = 0
-    workers: int = 1
-    normal_fraction: float = 0.3
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` on a bad value."""
-        if not 1 <= self.n <= 1_000_000:
-            raise ConfigError(f"--n must be between 1 and 1000000, got {self.n}")
-        if not 128 <= self.size <= 1024:
-            raise ConfigError(f"--size must be between 128 and 1024 pixels, got {self.size}")
-        if self.domain not in DOMAINS:
-            raise ConfigError(f"unknown --domain {self.domain!r}; choose from {', '.join(DOMAINS)}")
-        if not 0 <= self.seed < 2**63:
-            raise ConfigError(f"--seed must be a non-negative integer, got {self.seed}")
-        if not 0 <= self.workers <= 256:
-            raise ConfigError(f"--workers must be between 0 (one per core) and 256, got {self.workers}")
-        if not 0.0 <= self.normal_fraction <= 1.0:
-            raise ConfigError(f"--normal-fraction must be in [0, 1], got {self.normal_fraction}")
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,7 @@ class PhantomResult:
     seconds: float
     splits: dict[str, int] = field(default_factory=dict)
     findings: dict[str, int] = field(default_factory=dict)
+    regions_omitted: dict[str, int] = field(default_factory=dict)
     prior_source: str = ""
     label_source: str = ""
 
@@ -85,17 +95,9 @@ class PhantomResult:
             "out": self.out, "n": self.n, "size": self.size, "domain": self.domain, "seed": self.seed,
             "workers": self.workers, "seconds": round(self.seconds, 3),
             "images_per_s": round(self.n / max(self.seconds, 1e-9), 2), "splits": self.splits,
-            "findings": self.findings, "prior_source": self.prior_source, "label_source": self.label_source,
+            "findings": self.findings, "regions_omitted": self.regions_omitted,
+            "prior_source": self.prior_source, "label_source": self.label_source,
         }
-
-
-@dataclass(frozen=True)
-class Job:
-    """One image to make: its index, subject and split (fixed by the plan)."""
-
-    index: int
-    subject_index: int
-    split: str
 
 
 def split_plan(seed: int, n: int) -> list[Job]:
@@ -119,55 +121,87 @@ def split_plan(seed: int, n: int) -> list[Job]:
     return [Job(index=i, subject_index=s, split=split_of[s]) for i, s in enumerate(subject_of)]
 
 
-# Shared read-only state of one run, set in the parent before the pool forks.
-_STATE: dict = {}
-
-
 def generate(config: PhantomConfig) -> PhantomResult:
     """Write a phantom dataset to ``config.out`` (see module docstring for the output policy)."""
-    from anatomy_vlm.data.phantom.dataset_files import finding_counts, write_dataset_files
-
     config.validate()
-    out = Path(config.out).expanduser().resolve()
-    _check_target(out)
+    out = _target(config.out)
     start = time.perf_counter()
     _tune_malloc()
-    priors = build_priors()
-    maps = build_label_maps()
+    from anatomy_vlm.kgload import load_kg
+
+    graph = load_kg()
+    priors = build_priors(graph)
+    maps = build_label_maps(graph)
     jobs = split_plan(config.seed, config.n)
     workers = config.workers or max(1, min(os.cpu_count() or 1, 8))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        for sub in ("files", "scene_graph", "masks", "silver_dataset/splits"):
-            (tmp / sub).mkdir(parents=True)
-        _STATE.update(config=config, priors=priors, maps=maps, root=tmp)
-        records = _run_jobs(jobs, workers)
-        write_dataset_files(tmp, config, records, priors=priors, maps=maps)
-        _publish(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        _STATE.clear()
+    with _stop_on_signals():
+        tmp = _make_tmp(out)
+        try:
+            for sub in ("files", "scene_graph", "masks", "silver_dataset/splits"):
+                (tmp / sub).mkdir(parents=True)
+            context = RunContext(config=config, priors=priors, maps=maps,
+                                 hierarchy=region_hierarchy(CIG36, graph=graph),
+                                 named_ancestor=nearest_named_ancestors(graph), root=tmp)
+            records = _run_jobs(context, jobs, workers)
+            write_dataset_files(tmp, config, records, priors=priors, maps=maps)
+            _write_marker(tmp)
+            _publish(tmp, out)
+        except OSError as err:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ConfigError(f"--out {out}: cannot write the dataset ({_reason(err)})") from err
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     seconds = time.perf_counter() - start
     return PhantomResult(
         out=str(out), n=config.n, size=config.size, domain=config.domain, seed=config.seed,
         workers=workers, seconds=seconds,
         splits={s: sum(j.split == s for j in jobs) for s in SPLITS},
-        findings=finding_counts(records), prior_source=priors.source, label_source=maps.source,
+        findings=finding_counts(records), regions_omitted=omitted_counts(records),
+        prior_source=priors.source, label_source=maps.source,
     )
 
 
-def _run_jobs(jobs: list[Job], workers: int) -> list[dict]:
-    from anatomy_vlm.data.phantom.image_job import make_image
-
+def _run_jobs(context: RunContext, jobs: list[Job], workers: int) -> list[dict]:
+    work = functools.partial(make_image, context)
     if workers == 1 or len(jobs) < 2:
-        return [make_image(job) for job in jobs]
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        return [work(job) for job in jobs]
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     chunk = max(1, min(16, len(jobs) // (workers * 4)))
-    with context.Pool(processes=workers, initializer=_set_state, initargs=(dict(_STATE),)) as pool:
-        return list(pool.imap(make_image, jobs, chunksize=chunk))
+    with multiprocessing.get_context(method).Pool(processes=workers, initializer=_worker_signals) as pool:
+        return list(pool.imap(work, jobs, chunksize=chunk))
+
+
+def _worker_signals() -> None:
+    """Pool initializer: a worker dies on SIGTERM (the parent's ``terminate``) and leaves SIGINT
+    to the parent, which cleans up; it must not inherit the parent's handlers through fork."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM / SIGINT raise :class:`Interrupted` in the main thread while the run writes, so
+    the ``except`` blocks remove the temporary folder; previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    owner = os.getpid()
+
+    def stop(signum, _frame):
+        if os.getpid() != owner:  # a worker forked before its initializer ran: die as by default
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Interrupted(signum)
+
+    saved = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _tune_malloc() -> None:
@@ -191,42 +225,116 @@ def _tune_malloc() -> None:
         pass
 
 
-def _set_state(state: dict) -> None:
-    """Pool initializer: the run's shared state (also works under the ``spawn`` start method)."""
-    _STATE.clear()
-    _STATE.update(state)
+def _reason(err: OSError) -> str:
+    return err.strerror or type(err).__name__
 
 
-def _check_target(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder")
-    existing = next((p for p in out.parents if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise ConfigError(f"--out {out}: {existing} is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not is_phantom_output(out):
-        raise ConfigError(f"--out {out} is a non-empty folder that is not a phantom dataset; refusing to write into it")
+def _target(out: Path) -> Path:
+    """The absolute output folder, checked before anything is written (ConfigError otherwise)."""
+    out = Path(out).expanduser()
+    try:
+        out = out.resolve()  # symlinks followed, so the dataset lands where the link points
+    except (OSError, RuntimeError) as err:  # a symlink loop
+        raise ConfigError(f"--out {out}: cannot resolve the path (symlink loop?)") from err
+    try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} exists and is not a folder")
+        existing = next((p for p in (out, *out.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise ConfigError(f"--out {out}: {existing} is not a folder")
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise ConfigError(f"--out {out}: {existing} is not writable")
+        if out.is_dir():
+            foreign = _foreign_entry(out)
+            if foreign is not None:
+                raise ConfigError(f"--out {out} holds {foreign}, which this generator did not write; "
+                                  "refusing to replace it (choose an empty or new folder)")
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot inspect the path ({_reason(err)})") from err
+    return out
+
+
+def _make_tmp(out: Path) -> Path:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot create a folder there ({_reason(err)})") from err
+
+
+def _written(root: Path) -> list[str]:
+    """Relative POSIX paths of every file under ``root`` (sorted), the marker itself excluded."""
+    out = []
+    for folder, _dirs, names in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        out.extend((rel / name).as_posix() for name in names)
+    return sorted(p for p in out if p != MARKER_NAME)
+
+
+def _write_marker(root: Path) -> None:
+    (root / MARKER_NAME).write_text("\n".join([FORMAT_ID, *_written(root)]) + "\n", encoding="utf-8")
+
+
+def _listed(path: Path) -> set[str] | None:
+    """The files the marker of ``path`` lists; None when there is no valid marker."""
+    try:
+        lines = (path / MARKER_NAME).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lines or lines[0] != FORMAT_ID:
+        return None
+    return set(lines[1:])
+
+
+def _foreign_entry(path: Path) -> str | None:
+    """The first entry of the folder ``path`` that its marker does not list (None: all ours)."""
+    entries = _written(path)
+    if not entries and not (path / MARKER_NAME).exists():
+        return None  # an empty folder (empty sub-folders are harmless)
+    listed = _listed(path)
+    if listed is None:
+        return f"{entries[0] if entries else MARKER_NAME!r} and no valid {MARKER_NAME} marker"
+    for entry in entries:
+        if entry not in listed:
+            return repr(entry)
+    for folder, dirs, _names in os.walk(path):  # links to folders are not walked: never ours
+        for name in dirs:
+            if (Path(folder) / name).is_symlink():
+                return repr((Path(folder) / name).relative_to(path).as_posix())
+    return None
 
 
 def is_phantom_output(path: Path) -> bool:
-    """True when ``path`` holds a dataset written by this generator (safe to replace)."""
-    card = path / "DATA_CARD.md"
-    if not (path / "phantom_truth.jsonl").is_file() or not card.is_file():
-        return False
-    try:
-        return CARD_MARKER in card.read_text(encoding="utf-8")[:2000]
-    except OSError:
-        return False
+    """True when ``path`` holds a dataset written by this generator and nothing else."""
+    return Path(path).is_dir() and _listed(Path(path)) is not None and _foreign_entry(Path(path)) is None
 
 
 def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished dataset into place; a previous phantom output is replaced whole."""
+    """Move the finished dataset into place; a previous output loses only the files it listed."""
     old = None
     if out.exists():
-        if any(out.iterdir()):
+        listed = _listed(out)
+        if listed is not None:
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
         else:
-            out.rmdir()
+            out.rmdir()  # empty (checked before the run)
     os.replace(tmp, out)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_listed(old, listed)
+
+
+def _remove_listed(folder: Path, listed: set[str]) -> None:
+    """Delete the listed files and the marker, then folders left empty; anything else stays."""
+    for rel in (*listed, MARKER_NAME):
+        try:
+            (folder / rel).unlink()
+        except FileNotFoundError:
+            pass
+    for sub, _dirs, _names in sorted(os.walk(folder), key=lambda w: -len(w[0])):
+        try:
+            os.rmdir(sub)
+        except OSError:  # not empty: a file appeared during the run; it is kept, and said so
+            if sub == str(folder):
+                print(f"anatomy-vlm: warning: files added to {folder.name[1:]} during the run were kept in "
+                      f"{folder}", file=sys.stderr)

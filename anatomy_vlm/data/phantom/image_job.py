@@ -7,54 +7,81 @@ rendering and report wording, so changing the report templates never moves a pix
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from anatomy_vlm.data.phantom import writer
+from anatomy_vlm.data.phantom.context import Job, RunContext
+from anatomy_vlm.data.phantom.findings import RULES, expand
 from anatomy_vlm.data.phantom.reports import TruthFinding, Vocabulary, write_report
 from anatomy_vlm.data.phantom.sampler import (
     CORE_FINDINGS,
+    FindingPlan,
     sample_findings,
     severity_bin,
     view_for_domain,
 )
-from anatomy_vlm.data.region_truth import default_regions, region_hierarchy, region_truth
+from anatomy_vlm.data.region_truth import default_regions, region_truth
 from anatomy_vlm.report.sentences import report_sections
 
-__all__ = ["make_image", "parse_mentions", "report_body"]
+__all__ = ["FilmPlan", "make_image", "plan_film", "parse_mentions", "report_body"]
 
 
+@dataclass(frozen=True)
+class FilmPlan:
+    """What film ``index`` of a run shows, before a pixel is drawn: its findings, the patient
+    and the renderer's inputs. ``render_rng`` is the generator the renderer continues with."""
 
-def make_image(job) -> dict:
-    """Render, write and describe image ``job.index`` (state comes from ``generate._STATE``)."""
+    view: str
+    render_domain: str
+    plans: list[FindingPlan]
+    patient: Any
+    specs: list
+    render_rng: np.random.Generator
+
+
+def plan_film(seed: int, index: int, *, domain: str, priors, normal_fraction: float) -> FilmPlan:
+    """Findings (stream 0) and patient (stream 1) of film ``index``, exactly as the generator
+    draws them (the geometry tests use this to check boxes without rendering)."""
     from anatomy_vlm.data.phantom.anatomy import sample_patient
-    from anatomy_vlm.data.phantom.generate import _STATE
     from anatomy_vlm.data.phantom.lesions import LesionSpec
-    from anatomy_vlm.data.phantom.render import render
 
-    config, priors, maps, root = _STATE["config"], _STATE["priors"], _STATE["maps"], _STATE["root"]
-    seed, index = config.seed, job.index
-    ids = writer.image_ids(seed, index, job.subject_index)
-    view = view_for_domain(config.domain)
-    render_domain = "id" if config.domain == "prior_shift" else config.domain
-    plans = sample_findings(np.random.default_rng([seed, index, 0]), domain=config.domain, priors=priors,
-                            normal_fraction=config.normal_fraction)
+    view = view_for_domain(domain)
+    render_domain = "id" if domain == "prior_shift" else domain
+    plans = sample_findings(np.random.default_rng([seed, index, 0]), domain=domain, priors=priors,
+                            normal_fraction=normal_fraction)
     render_rng = np.random.default_rng([seed, index, 1])
     patient = sample_patient(render_rng, view=view, domain=render_domain)
     # the renderer reads side None as "bilateral or midline"
     specs = [LesionSpec(finding=p.finding, severity=p.severity, side=None if p.side == "bilateral" else p.side,
                         region=p.region, params=dict(p.params)) for p in plans]
-    film = render(patient, specs, size=config.size, domain=render_domain, rng=render_rng)
+    return FilmPlan(view=view, render_domain=render_domain, plans=plans, patient=patient, specs=specs,
+                    render_rng=render_rng)
+
+
+def make_image(context: RunContext, job: Job) -> dict:
+    """Render, write and describe image ``job.index`` of the run ``context`` describes."""
+    from anatomy_vlm.data.phantom.render import render
+
+    config, maps, root = context.config, context.maps, context.root
+    seed, index = config.seed, job.index
+    ids = writer.image_ids(seed, index, job.subject_index)
+    plan = plan_film(seed, index, domain=config.domain, priors=context.priors,
+                     normal_fraction=config.normal_fraction)
+    view = plan.view
+    film = render(plan.patient, plan.specs, size=config.size, domain=plan.render_domain, rng=plan.render_rng)
     image = np.asarray(film.image)
     height, width = image.shape
-    region_masks = film.region_masks  # lazy mapping: only the regions a rule reads are built
-    hierarchy = region_hierarchy(tuple(region_masks))
-    truth_items, truth_json = _truth(plans, film, region_masks, hierarchy, ids)
+    hierarchy = context.hierarchy  # all of cig36: omitted regions map to their ancestors
+    truth_items, truth_json = _truth(plan.plans, film, film.region_masks, hierarchy, ids)
     report = write_report(np.random.default_rng([seed, index, 2]), truth_items, view=view,
                           vocabulary=Vocabulary(nouns=maps.nouns))
-    mentions = parse_mentions(report_body(report))
+    mentions = parse_mentions(report_body(report), context.named_ancestor)
+    mentions = _on_visible(mentions, film.omitted_regions, hierarchy)
     _write_files(root, ids, image, report, film, truth_json)
     boxes = {r: [float(v) for v in b] for r, b in dict(film.boxes).items()}
     graph = writer.scene_graph(ids, view=view, boxes=boxes, width=width, height=height, mentions=mentions,
@@ -66,6 +93,7 @@ def make_image(job) -> dict:
         "domain": config.domain, "seed": [seed, index], "size": [height, width], "view": view,
         "image": ids.image_path, "report": ids.report_path, "findings": truth_json,
         "region_boxes": {r: [round(v, 2) for v in b] for r, b in boxes.items()},
+        "regions_omitted": list(film.omitted_regions),
         "measurements": _jsonable(getattr(film, "measurements", {}) or {}),
     }
     return {"index": index, "ids": ids, "split": job.split, "view": view, "rows": height, "cols": width,
@@ -73,6 +101,24 @@ def make_image(job) -> dict:
 
 
 _DEFAULTS = {f: default_regions(f) for f in CORE_FINDINGS}
+
+
+def _on_visible(mentions: list[writer.Mention], omitted: tuple[str, ...],
+                hierarchy: dict[str, tuple[str, ...]]) -> list[writer.Mention]:
+    """Mentions grounded only to regions the film shows: an omitted region (no box) is replaced
+    by its nearest ``part_of`` ancestor that has one (left apical zone → left lung)."""
+    if not omitted:
+        return mentions
+    out = []
+    for m in mentions:
+        regions: list[str] = []
+        for region in m.regions:
+            if region in omitted:
+                region = next((a for a in hierarchy.get(region, ()) if a not in omitted), None)
+            if region is not None and region not in regions:
+                regions.append(region)
+        out.append(replace(m, regions=tuple(regions)))
+    return out
 
 
 def _truth(plans, film, region_masks, hierarchy, ids) -> tuple[list[TruthFinding], list[dict]]:
@@ -121,7 +167,7 @@ def report_body(report: str) -> str:
     return "\n".join(body) if body else report
 
 
-def parse_mentions(text: str) -> list[writer.Mention]:
+def parse_mentions(text: str, named_ancestor: Mapping[str, str]) -> list[writer.Mention]:
     """Mentions from the project's report parser (``anatomy_vlm.report.parse_report``), with the
     regions mapped onto Chest ImaGenome names (see :func:`imagenome_regions`).
 
@@ -132,63 +178,75 @@ def parse_mentions(text: str) -> list[writer.Mention]:
 
     out: list[writer.Mention] = []
     for sentence in split_sentences(text):
-        out.extend(_parse_sentence(sentence.text))
+        for m in _parse_sentence(sentence.text):
+            out.append(writer.Mention(
+                sentence=m.sentence, finding=m.finding,
+                regions=imagenome_regions(m.finding, m.regions, m.sides, named_ancestor),
+                negated=m.negated, uncertain=m.uncertain))
     return out
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    sentence: str
+    finding: str
+    regions: tuple[str, ...]
+    sides: tuple[str, ...]
+    negated: bool
+    uncertain: bool
+
+
 @lru_cache(maxsize=8192)
-def _parse_sentence(sentence: str) -> tuple[writer.Mention, ...]:
+def _parse_sentence(sentence: str) -> tuple[_Parsed, ...]:
     from anatomy_vlm.report import parse_report
 
-    return tuple(
-        writer.Mention(sentence=m.sentence, finding=m.finding,
-                       regions=imagenome_regions(m.finding, tuple(m.regions), tuple(m.sides)),
-                       negated=m.negated, uncertain=m.uncertain)
-        for m in parse_report(sentence)
-    )
+    return tuple(_Parsed(m.sentence, m.finding, tuple(m.regions), tuple(m.sides), m.negated, m.uncertain)
+                 for m in parse_report(sentence))
 
 
-def imagenome_regions(finding: str, regions: tuple[str, ...], sides: tuple[str, ...]) -> tuple[str, ...]:
+def imagenome_regions(finding: str, regions: tuple[str, ...], sides: tuple[str, ...],
+                      named_ancestor: Mapping[str, str]) -> tuple[str, ...]:
     """Chest ImaGenome region ids (cig36 + text-only names) for the anatomy a sentence names.
 
     An id outside that vocabulary (``left_lung_base``, ``right_lower_lobe``) becomes its nearest
-    ``part_of`` ancestor inside it; when nothing maps, the sentence's side gives the finding's
-    default regions ("left rib fracture" → left chest wall).
+    ``part_of`` ancestor inside it (``named_ancestor``, from the KG); when nothing maps, the
+    sentence's side gives the finding's default regions ("left rib fracture" → left chest wall).
     """
-    names = _imagenome_names()
+    names = imagenome_names()
     out: list[str] = []
     for region in regions:
-        mapped = region if region in names else _nearest_named_ancestor(region)
+        mapped = region if region in names else named_ancestor.get(region)
         if mapped and mapped not in out:
             out.append(mapped)
     if out:
         return tuple(out)
     side = sides[0] if len(sides) == 1 else ("bilateral" if len(sides) > 1 else None)
-    if side and finding == "rib_fracture":
-        return tuple(f"{s}_chest_wall" for s in (("right", "left") if side == "bilateral" else (side,)))
-    return default_regions(finding, side) if side else ()
+    if not side:
+        return ()
+    named = RULES[finding].side_regions if finding in RULES else ()
+    return expand(named, side) if named else default_regions(finding, side)
 
 
 @lru_cache(maxsize=1)
-def _imagenome_names() -> frozenset[str]:
+def imagenome_names() -> frozenset[str]:
+    """cig36 and cig38_text ids: every region name a Chest ImaGenome scene graph uses."""
     from kg import region_set
 
     return frozenset(region_set("cig36").ids) | frozenset(region_set("cig38_text").ids)
 
 
-@lru_cache(maxsize=512)
-def _nearest_named_ancestor(region: str) -> str | None:
-    from anatomy_vlm.data.region_truth import load_kg
-
-    graph = load_kg()
-    if graph is None:
-        return None
-    try:
-        ancestors = graph.ancestors(region)
-    except Exception:
-        return None
-    names = _imagenome_names()
-    return next((a for a in ancestors if a in names), None)
+def nearest_named_ancestors(graph) -> dict[str, str]:
+    """Anatomy id → its nearest ``part_of`` ancestor among :func:`imagenome_names` (ids that
+    have one and are not a name themselves). Built once per run from the KG, in the parent."""
+    names = imagenome_names()
+    out = {}
+    for node in graph.nodes(type="anatomy"):
+        if node.id in names:
+            continue
+        ancestor = next((a for a in graph.ancestors(node.id) if a in names), None)
+        if ancestor is not None:
+            out[node.id] = ancestor
+    return out
 
 
 def _get(obj: Any, name: str) -> Any:

@@ -16,14 +16,12 @@ import numpy as np
 
 from anatomy_vlm.data.phantom import fields as F
 from anatomy_vlm.data.phantom.anatomy import CM, Patient
+from anatomy_vlm.data.phantom.findings import CORE_FINDINGS, DEVICES, RULES
 
 if TYPE_CHECKING:
     from anatomy_vlm.data.phantom.render import Canvas
 
-DEVICES = ("endotracheal_tube", "enteric_tube", "central_venous_catheter", "pacemaker")
-CORE = ("lung_opacity", "consolidation", "pleural_effusion", "pneumothorax", "cardiomegaly", "nodule",
-        "mass", "atelectasis", "pulmonary_edema", "hilar_enlargement", "mediastinal_widening",
-        "rib_fracture", "clavicle_fracture", *DEVICES)
+CORE = CORE_FINDINGS  # the KG's core finding set; each one's renderer is named in its rule
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -447,17 +445,18 @@ def _clavicle_fracture(cv: Canvas, spec: LesionSpec, rng: np.random.Generator) -
                   "healing": healing}
 
 
-_DRAW = {
-    "lung_opacity": lambda cv, s, r: _airspace(cv, s, r, dense=False),
+_RENDERERS = {
+    "opacity": lambda cv, s, r: _airspace(cv, s, r, dense=False),
     "consolidation": lambda cv, s, r: _airspace(cv, s, r, dense=True),
-    "pleural_effusion": _effusion, "pneumothorax": _pneumothorax,
+    "effusion": _effusion, "pneumothorax": _pneumothorax,
     "nodule": lambda cv, s, r: _round(cv, s, r, mass=False),
     "mass": lambda cv, s, r: _round(cv, s, r, mass=True),
-    "atelectasis": _atelectasis, "pulmonary_edema": _edema, "hilar_enlargement": _hilar,
-    "mediastinal_widening": _widening, "rib_fracture": _rib_fracture,
+    "atelectasis": _atelectasis, "edema": _edema, "hilar": _hilar,
+    "widening": _widening, "rib_fracture": _rib_fracture,
     "clavicle_fracture": _clavicle_fracture,
     "cardiomegaly": lambda cv, s, r: (cv.heart > 0.5, {"ctr": round(cv.patient.ctr, 3)}),
 }
+_DRAW = {f: _RENDERERS[r.renderer] for f, r in RULES.items() if not r.device}
 
 
 def draw_lesions(cv: Canvas, specs: Sequence[LesionSpec]) -> list[RenderedLesion | None]:

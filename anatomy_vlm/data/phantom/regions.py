@@ -4,6 +4,12 @@ Each region is kept as a window (row/column offset + a bool sub-mask) so boxes a
 full [H, W] mask is built only when asked for (:class:`LazyMasks`). Zones follow
 RADIOGRAPH_FACTS.md: apical above the clavicle; upper down to the 2nd anterior rib end; mid
 2nd–4th; lower below the 4th (the upper zone includes the apical zone, as the boxes overlap).
+
+A region that the film does not show is left out, as Chest ImaGenome leaves out a region it
+could not place: on a lordotic AP film the clavicles project over the apices and the apical
+zone above them shrinks to a sliver or nothing. A region is written only when its tight box
+is at least :data:`MIN_BOX_CM2` in area and :data:`MIN_SIDE_CM` on each side; the others are
+listed in :attr:`RegionGeometry.omitted` and have neither a box nor a mask (never a dummy).
 """
 
 from __future__ import annotations
@@ -14,21 +20,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from anatomy_vlm.data.phantom import fields as F
+from anatomy_vlm.data.phantom import findings
 from anatomy_vlm.data.phantom.anatomy import Layout, Patient
 
-CIG36 = (
-    "right_lung", "right_upper_lung_zone", "right_mid_lung_zone", "right_lower_lung_zone",
-    "right_hilar_structures", "right_apical_zone", "right_costophrenic_angle",
-    "right_cardiophrenic_angle", "right_hemidiaphragm", "left_lung", "left_upper_lung_zone",
-    "left_mid_lung_zone", "left_lower_lung_zone", "left_hilar_structures", "left_apical_zone",
-    "left_costophrenic_angle", "left_hemidiaphragm", "trachea", "spine", "right_clavicle",
-    "left_clavicle", "aortic_arch", "mediastinum", "upper_mediastinum", "svc",
-    "cardiac_silhouette", "left_cardiac_silhouette", "right_cardiac_silhouette",
-    "cavoatrial_junction", "right_atrium", "descending_aorta", "carina", "left_upper_abdomen",
-    "right_upper_abdomen", "abdomen", "left_cardiophrenic_angle",
-)
+CIG36 = findings.CIG36  # the KG's cig36 region set, in its order
 
 Window = tuple[int, int, np.ndarray]  # (y0, x0, bool [h, w])
+
+MIN_BOX_CM2 = 1.0  # smallest box a region is written with (the id domain's smallest is ~2 cm²)
+MIN_SIDE_CM = 0.3  # and its shortest side
 
 
 class LazyMasks(Mapping):
@@ -58,11 +58,13 @@ class LazyMasks(Mapping):
 
 @dataclass(frozen=True, kw_only=True)
 class RegionGeometry:
-    """Region masks (lazy), boxes (x1, y1, x2, y2 pixels, exclusive ends) and zone levels (y px)."""
+    """Region masks (lazy), boxes (x1, y1, x2, y2 pixels, exclusive ends) and zone levels (y px)
+    of the visible regions (in :data:`CIG36` order); ``omitted`` the cig36 regions not shown."""
 
     masks: LazyMasks
     boxes: dict[str, tuple[int, int, int, int]]
     levels: dict[str, float]
+    omitted: tuple[str, ...] = ()
 
 
 def _box_window(s: int, x1: float, y1: float, x2: float, y2: float) -> tuple[int, int, int, int]:
@@ -89,15 +91,20 @@ def _clip_rows(s: int, y0: float, y1: float) -> tuple[int, int]:
     return a, int(np.clip(np.ceil(y1), a + 1, s))
 
 
-def _tight(win: Window, s: int, fallback: tuple[float, float]) -> tuple[Window, tuple[int, int, int, int]]:
-    """Crop a window to its content; an empty region becomes a 2×2 px region at ``fallback``."""
+def _tight(win: Window) -> tuple[Window, tuple[int, int, int, int]] | None:
+    """Crop a window to its content; None when the region is empty."""
     y0, x0, sub = win
     rows, cols = np.nonzero(sub.any(axis=1))[0], np.nonzero(sub.any(axis=0))[0]
     if rows.size == 0:
-        xa, ya, xb, yb = _box_window(s, fallback[0] - 1, fallback[1] - 1, fallback[0] + 1, fallback[1] + 1)
-        return (ya, xa, np.ones((yb - ya, xb - xa), bool)), (xa, ya, xb, yb)
+        return None
     r0, r1, c0, c1 = int(rows[0]), int(rows[-1] + 1), int(cols[0]), int(cols[-1] + 1)
     return (y0 + r0, x0 + c0, sub[r0:r1, c0:c1]), (x0 + c0, y0 + r0, x0 + c1, y0 + r1)
+
+
+def visible(box: tuple[int, int, int, int], cm: float) -> bool:
+    """Whether a region's tight box (pixels) is big enough to be written (see module docstring)."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    return width * height >= MIN_BOX_CM2 * cm * cm and min(width, height) >= MIN_SIDE_CM * cm
 
 
 def _lung_regions(p: Patient, lay: Layout, lungs: list[np.ndarray], ribs: F.RibModel,
@@ -191,13 +198,17 @@ def _central_regions(p: Patient, lay: Layout, heart: np.ndarray, lungs: list[np.
 
 
 def region_geometry(p: Patient, lay: Layout, masks: dict[str, np.ndarray], ribs: F.RibModel) -> RegionGeometry:
-    """All 36 regions of one film: lazy masks, tight boxes inside the image, zone levels."""
+    """The regions of one film: lazy masks and tight boxes of the visible ones, zone levels."""
     s = lay.size
     levels = {"zone_upper_mid": float(ribs.anterior_end(2)), "zone_mid_lower": float(ribs.anterior_end(4))}
     lungs = [masks["right_lung"], masks["left_lung"]]
     wins = _lung_regions(p, lay, lungs, ribs, levels)
     wins.update(_central_regions(p, lay, masks["heart"], lungs))
-    tight, boxes = {}, {}
+    tight, boxes, omitted = {}, {}, []
     for rid in CIG36:
-        tight[rid], boxes[rid] = _tight(wins[rid], s, (s / 2, s / 2))
-    return RegionGeometry(masks=LazyMasks(s, tight), boxes=boxes, levels=levels)
+        cropped = _tight(wins[rid])
+        if cropped is None or not visible(cropped[1], lay.cm):
+            omitted.append(rid)
+            continue
+        tight[rid], boxes[rid] = cropped
+    return RegionGeometry(masks=LazyMasks(s, tight), boxes=boxes, levels=levels, omitted=tuple(omitted))

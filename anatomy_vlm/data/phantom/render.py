@@ -25,7 +25,7 @@ from anatomy_vlm.data.phantom.lesions import (
 )
 from anatomy_vlm.data.phantom.regions import LazyMasks, RegionGeometry, region_geometry
 
-__all__ = ["Film", "LesionSpec", "Patient", "RenderedLesion", "render", "sample_patient"]
+__all__ = ["Film", "LesionSpec", "Patient", "RenderedLesion", "film_geometry", "render", "sample_patient"]
 
 # attenuation weights (unitless; body soft tissue ≈ 1 at the centre)
 AIR = 0.72
@@ -39,8 +39,10 @@ class Film:
     Attributes:
         image: uint8 [H, W] (H = W = size), brighter = more attenuation.
         masks: bool [H, W] per organ: right_lung, left_lung, heart, trachea, ... .
-        region_masks: mapping cig36 id → bool [H, W] (computed on first access, cached).
-        boxes: cig36 id → (x1, y1, x2, y2) pixels, x1 < x2 ≤ W, y1 < y2 ≤ H.
+        region_masks: mapping cig36 id → bool [H, W] (computed on first access, cached), visible
+            regions only.
+        boxes: cig36 id → (x1, y1, x2, y2) pixels, x1 < x2 ≤ W, y1 < y2 ≤ H, visible regions only.
+        omitted_regions: cig36 ids the film does not show (no box, no mask; see ``regions``).
         lesions: one RenderedLesion per spec, in order (mask bool [H, W], box).
         measurements: ctr, dome / hilum / carina y, lung top/bottom y (pixels), ... .
         patient: the (finding-adjusted) patient; domain: the acquisition style name.
@@ -54,6 +56,7 @@ class Film:
     measurements: dict[str, float]
     patient: Patient
     domain: str = "id"
+    omitted_regions: tuple[str, ...] = ()
     extras: dict = field(default_factory=dict)
 
 
@@ -107,7 +110,7 @@ def render(patient: Patient, lesions: Sequence[LesionSpec] = (), *, size: int = 
     lay = layout(patient, size)
     cv = _base_canvas(patient, lay, rng)
     masks = {"right_lung": cv.lungs[0], "left_lung": cv.lungs[1], "heart": cv.heart > 0.5}
-    geo: RegionGeometry = region_geometry(patient, lay, masks, cv.ribs)
+    geo = region_geometry(patient, lay, masks, cv.ribs)
     cv.regions, cv.zone_levels = geo.masks, geo.levels
     rendered = draw_lesions(cv, lesions)
     cv.att -= AIR * cv.air
@@ -117,18 +120,38 @@ def render(patient: Patient, lesions: Sequence[LesionSpec] = (), *, size: int = 
     image = expose(cv.att, style, rng, view=patient.view, lay=lay)
     return Film(image=image, masks=masks, region_masks=geo.masks, boxes=geo.boxes,
                 lesions=rendered, measurements=_measure(lay, masks, geo.levels),
-                patient=patient, domain=domain)
+                patient=patient, domain=domain, omitted_regions=geo.omitted)
+
+
+def film_geometry(patient: Patient, lesions: Sequence[LesionSpec] = (), *,
+                  size: int = 512) -> tuple[Layout, RegionGeometry]:
+    """The layout and region geometry :func:`render` would give, without drawing a pixel.
+
+    Regions depend only on the (finding-adjusted) patient and the size, so this is exact and
+    cheap: what tests of the boxes over thousands of films use.
+    """
+    patient = adjust_patient(patient, lesions)
+    lay = layout(patient, size)
+    lung_d, heart = _organs(lay)
+    masks = {"right_lung": lung_d[0] > 0, "left_lung": lung_d[1] > 0, "heart": heart > 0.5}
+    return lay, region_geometry(patient, lay, masks, F.rib_model(patient, lay))
+
+
+def _organs(lay: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distance into each lung float32 [2, S, S] (px) and the soft heart mask [S, S]."""
+    cols, _ = F.grid(lay.size)
+    lung_d = np.stack([F.lung_distance(lay, 0), F.lung_distance(lay, 1)])
+    heart = F.ramp(np.minimum(cols - lay.heart_a[:, None], lay.heart_b[:, None] - cols), 0.35 * lay.cm)
+    return lung_d, heart
 
 
 def _base_canvas(p: Patient, lay: Layout, rng: np.random.Generator) -> Canvas:
     s = lay.size
-    cols, rows = F.grid(s)
-    lung_d = np.stack([F.lung_distance(lay, 0), F.lung_distance(lay, 1)])
+    lung_d, heart = _organs(lay)
     lungs = lung_d > 0
     depth = 1.3 * lay.cm
     lung_dmax = np.maximum(lung_d[0], lung_d[1])
     air = np.sqrt(F.ramp(lung_dmax, depth))  # thin lung near the walls, full depth inside
-    heart = F.ramp(np.minimum(cols - lay.heart_a[:, None], lay.heart_b[:, None] - cols), 0.35 * lay.cm)
     air *= 1.0 - 0.9 * heart
     _mediastinum(lay, air, p.mediastinum_cm)
     tex = np.random.default_rng(p.seed)

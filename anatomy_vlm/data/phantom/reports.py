@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from anatomy_vlm.data.phantom.findings import DEVICES, LUNG_FINDINGS, RULES
 from anatomy_vlm.data.phantom.sampler import severity_bin
-from anatomy_vlm.data.region_truth import LUNG_FINDINGS
 
 __all__ = ["TruthFinding", "Vocabulary", "write_report", "location_phrase"]
 
@@ -30,11 +30,7 @@ _ZONE_WORDS = {
     "costophrenic_angle": ("costophrenic angle",),
     "cardiophrenic_angle": ("cardiophrenic angle",),
 }
-_OPACITY_GROUP = {"lung_opacity", "consolidation", "atelectasis", "pulmonary_edema"}
-_DEVICES = ("endotracheal_tube", "enteric_tube", "central_venous_catheter", "pacemaker")
-_ORDER = (*_DEVICES, "lung_opacity", "consolidation", "atelectasis", "nodule", "mass",
-          "pulmonary_edema", "pleural_effusion", "pneumothorax", "cardiomegaly",
-          "mediastinal_widening", "hilar_enlargement", "rib_fracture", "clavicle_fracture")
+_ORDER = tuple(RULES)  # the finding table is in report order: devices, lungs, pleura, heart, bones
 _ADJ = {
     "pleural_effusion": (("small", "trace"), ("moderate", "moderate-sized"), ("large",)),
     "pneumothorax": (("small", "tiny"), ("moderate", "moderate-sized"), ("large",)),
@@ -42,14 +38,8 @@ _ADJ = {
     "cardiomegaly": (("mild",), ("moderate",), ("marked", "severe")),
     "_lung": (("mild", "subtle", "faint"), ("patchy", "moderate"), ("dense", "extensive")),
 }
-_NOUNS = {
-    "lung_opacity": ["opacity", "airspace opacity", "opacification"],
-    "consolidation": ["consolidation", "airspace consolidation"],
-    "atelectasis": ["atelectasis", "atelectatic change"],
-    "nodule": ["nodule", "pulmonary nodule"],
-    "mass": ["mass", "pulmonary mass"],
-}
-_COUNTABLE = {"pleural_effusion", "pneumothorax", "nodule", "mass", "rib_fracture", "clavicle_fracture"}
+_NOUNS = {f: list(r.nouns) for f, r in RULES.items() if r.nouns}
+_COUNTABLE = frozenset(f for f, r in RULES.items() if r.countable)
 _HEDGES = ("Possible {p}.", "{P} cannot be excluded.", "Questionable {p}.", "Findings may represent {p}.",
            "Cannot exclude {p}.")
 
@@ -264,7 +254,7 @@ def write_report(
     body: list[str] = []
     impression: list[str] = []
     for item in ordered:
-        if item.finding in _DEVICES:
+        if item.finding in DEVICES:
             sentence = _device_sentence(rng, item)
             body.append(sentence)
             continue

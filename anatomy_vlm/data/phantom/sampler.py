@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from anatomy_vlm.data.region_truth import candidate_regions, load_kg, region_hierarchy
-from kg.sets import finding_set, region_set
+from anatomy_vlm.data.phantom.findings import CIG36, CORE_FINDINGS, RULES
+from anatomy_vlm.data.region_truth import candidate_regions, region_hierarchy
 
 __all__ = [
     "DOMAINS",
@@ -31,30 +31,13 @@ __all__ = [
     "FindingPlan",
     "Priors",
     "build_priors",
+    "uniform_priors",
     "sample_findings",
     "severity_bin",
     "view_for_domain",
 ]
 
 DOMAINS = ("id", "prior_shift", "portable_ap", "low_dose", "other_scanner")
-
-# The ``core`` finding set is what the phantom renders (ontology/sets.json, read without a KG build).
-CORE_FINDINGS = finding_set("core").ids
-
-# Relative frequency of each finding on an abnormal film (the same in every domain, so domains
-# differ only by location and co-occurrence). Loosely after CheXpert / PadChest label counts.
-PREVALENCE = {
-    "lung_opacity": 1.0, "consolidation": 0.6, "pleural_effusion": 1.0, "pneumothorax": 0.6,
-    "cardiomegaly": 0.8, "nodule": 0.7, "mass": 0.4, "atelectasis": 0.8, "pulmonary_edema": 0.6,
-    "hilar_enlargement": 0.4, "mediastinal_widening": 0.3, "rib_fracture": 0.4,
-    "clavicle_fracture": 0.3, "endotracheal_tube": 0.4, "enteric_tube": 0.4,
-    "central_venous_catheter": 0.5, "pacemaker": 0.3,
-}
-# Findings drawn with a side; "bilateral" allowed for these.
-_BILATERAL = {"pleural_effusion": 0.3, "hilar_enlargement": 0.3, "pulmonary_edema": 1.0, "atelectasis": 0.1}
-_NO_SIDE = {"cardiomegaly", "mediastinal_widening", "endotracheal_tube", "enteric_tube"}
-_CIG36 = region_set("cig36").ids
-_ALL_ANCESTORS = region_hierarchy(_CIG36, use_kg=False)
 
 
 @dataclass(frozen=True)
@@ -94,40 +77,41 @@ def view_for_domain(domain: str) -> str:
     return "AP" if domain == "portable_ap" else "PA"
 
 
-def build_priors(*, use_kg: bool = True) -> Priors:
-    """Location and co-occurrence priors over the core findings, from the KG when it loads."""
-    location = {f: {r: 1.0 for r in _plausible(f)} for f in CORE_FINDINGS}
-    pmi: dict[str, dict[str, float]] = {f: {} for f in CORE_FINDINGS}
-    source = "builtin-uniform"
-    if use_kg:
-        graph = load_kg()  # None when the KG is not available: uniform priors, said in the data card
-        if graph is not None:
-            source = f"kg:{getattr(graph, 'version', 'unknown')}"
-            for finding in CORE_FINDINGS:
-                location[finding] = _kg_locations(graph, finding, location[finding])
-                pmi[finding] = _kg_pmi(graph, finding)
-    return Priors(location=location, pmi=pmi, source=source)
+def build_priors(graph=None) -> Priors:
+    """Location and co-occurrence priors over the core findings, from the KG ``graph`` (default
+    :func:`anatomy_vlm.kgload.load_kg`)."""
+    if graph is None:
+        from anatomy_vlm.kgload import load_kg
+
+        graph = load_kg()
+    hierarchy = region_hierarchy(CIG36, graph=graph)
+    location = {f: _kg_locations(graph, f, {r: 1.0 for r in _plausible(f)}, hierarchy) for f in CORE_FINDINGS}
+    pmi = {f: _kg_pmi(graph, f) for f in CORE_FINDINGS}
+    return Priors(location=location, pmi=pmi, source=f"kg:{getattr(graph, 'version', 'unknown')}")
+
+
+def uniform_priors() -> Priors:
+    """Uniform location weights and no co-occurrence (tests; what ``prior_shift`` samples from)."""
+    return Priors(location={f: {r: 1.0 for r in _plausible(f)} for f in CORE_FINDINGS},
+                  pmi={f: {} for f in CORE_FINDINGS}, source="uniform")
 
 
 def _plausible(finding: str) -> tuple[str, ...]:
     return candidate_regions(finding, None)
 
 
-def _kg_locations(graph, finding: str, plausible: dict[str, float]) -> dict[str, float]:
+def _kg_locations(graph, finding: str, plausible: dict[str, float],
+                  hierarchy: dict[str, tuple[str, ...]]) -> dict[str, float]:
     """KG location scores on the plausible regions; a score at a parent region (``left_lung``)
     is shared equally among its plausible parts (its zones)."""
-    try:
-        ranked = graph.locations_of(finding, region_set="cig36")
-    except Exception:
-        return plausible
-    hierarchy = region_hierarchy(_CIG36)
+    ranked = graph.locations_of(finding, region_set="cig36")
     scores = dict.fromkeys(plausible, 0.0)
     for r in ranked:
         region, score = r.node.id, float(r.score)
         if region in scores:
             scores[region] += score
             continue
-        parts = [p for p in plausible if region in _static_or_kg_ancestors(p, hierarchy)]
+        parts = [p for p in plausible if region in hierarchy.get(p, ())]
         for part in parts:
             scores[part] += score / len(parts)
     total = sum(scores.values())
@@ -138,17 +122,10 @@ def _kg_locations(graph, finding: str, plausible: dict[str, float]) -> dict[str,
     return {r: scores[r] + floor for r in plausible}
 
 
-def _static_or_kg_ancestors(region: str, hierarchy: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
-    return _ALL_ANCESTORS.get(region, ()) or hierarchy.get(region, ())
-
-
 def _kg_pmi(graph, finding: str) -> dict[str, float]:
-    try:
-        rows = graph.cooccurrence(finding)
-    except Exception:
-        return {}
     core = set(CORE_FINDINGS)
-    return {other: float(pmi) for other, _count, pmi in rows if other in core and other != finding}
+    return {other: float(pmi) for other, _count, pmi in graph.cooccurrence(finding)
+            if other in core and other != finding}
 
 
 def sample_findings(
@@ -164,7 +141,7 @@ def sample_findings(
         return []
     n_findings = min(max_findings, 1 + int(rng.poisson(0.7)))
     shifted = domain == "prior_shift"
-    weights = np.array([PREVALENCE[f] for f in CORE_FINDINGS], dtype=np.float64)
+    weights = np.array([RULES[f].prevalence for f in CORE_FINDINGS], dtype=np.float64)
     chosen: list[str] = []
     for _ in range(n_findings):
         w = weights.copy()
@@ -195,9 +172,9 @@ def _plan(rng: np.random.Generator, finding: str, priors: Priors, shifted: bool)
 
 
 def _side(rng: np.random.Generator, finding: str, region: str, shifted: bool) -> str | None:
-    if finding in _NO_SIDE:
+    if not RULES[finding].sided:
         return None
-    p_bilateral = _BILATERAL.get(finding, 0.0)
+    p_bilateral = RULES[finding].p_bilateral
     if shifted and finding == "pulmonary_edema":
         p_bilateral = 0.5  # edema is bilateral by the KG's evidence; the shifted domain ignores it
     if rng.random() < p_bilateral:

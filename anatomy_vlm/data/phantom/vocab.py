@@ -2,9 +2,9 @@
 
 Maps go from ontology finding ids (what the report parser emits) to the target vocabulary,
 through the KG's crosswalks (``kg.crosswalk("chexpert", column)``,
-``kg.crosswalk("chest_imagenome", label)``) and ``is_a`` ancestors, with a built-in table for the
-core findings when the KG gives nothing (recorded in :attr:`LabelMaps.source`). Built once in the
-parent process and handed to workers as plain data.
+``kg.crosswalk("chest_imagenome", label)``) and ``is_a`` ancestors; a core finding the crosswalks
+leave out gets the labels of its row in :mod:`.findings`. Built once in the parent process and
+handed to workers as plain data.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from anatomy_vlm.data.phantom.findings import RULES
 from anatomy_vlm.data.phantom.writer import CHEXPERT_COLUMNS
 
 __all__ = ["IMAGENOME_VOCABULARY", "LabelMaps", "build_label_maps"]
@@ -46,39 +47,13 @@ IMAGENOME_VOCABULARY: dict[str, tuple[str, ...]] = {
                "cardiac pacer and wires"),
 }
 
-_BUILTIN_IMAGENOME: dict[str, tuple[tuple[str, str], ...]] = {
-    "lung_opacity": (("anatomicalfinding", "lung opacity"),),
-    "consolidation": (("anatomicalfinding", "consolidation"), ("anatomicalfinding", "lung opacity")),
-    "pleural_effusion": (("anatomicalfinding", "pleural effusion"),),
-    "pneumothorax": (("anatomicalfinding", "pneumothorax"),),
-    "cardiomegaly": (("anatomicalfinding", "enlarged cardiac silhouette"),),
-    "nodule": (("anatomicalfinding", "mass/nodule (not otherwise specified)"), ("anatomicalfinding", "lung lesion")),
-    "mass": (("anatomicalfinding", "mass/nodule (not otherwise specified)"), ("anatomicalfinding", "lung lesion")),
-    "atelectasis": (("anatomicalfinding", "atelectasis"),),
-    "pulmonary_edema": (("anatomicalfinding", "pulmonary edema/hazy opacity"),),
-    "hilar_enlargement": (("anatomicalfinding", "enlarged hilum"),),
-    "mediastinal_widening": (("anatomicalfinding", "mediastinal widening"),),
-    "rib_fracture": (("anatomicalfinding", "rib fracture"),),
-    "clavicle_fracture": (("anatomicalfinding", "clavicle fracture"),),
-    "endotracheal_tube": (("tubesandlines", "endotracheal tube"),),
-    "enteric_tube": (("tubesandlines", "enteric tube"),),
-    "central_venous_catheter": (("tubesandlines", "ij line"),),
-    "pacemaker": (("device", "cardiac pacer and wires"),),
-}
-_BUILTIN_CHEXPERT: dict[str, tuple[str, ...]] = {
-    "atelectasis": ("Atelectasis",), "cardiomegaly": ("Cardiomegaly",),
-    "consolidation": ("Consolidation",), "pulmonary_edema": ("Edema",),
-    "mediastinal_widening": ("Enlarged Cardiomediastinum",), "rib_fracture": ("Fracture",),
-    "clavicle_fracture": ("Fracture",), "nodule": ("Lung Lesion",), "mass": ("Lung Lesion",),
-    "lung_opacity": ("Lung Opacity",), "pleural_effusion": ("Pleural Effusion",),
-    "pneumothorax": ("Pneumothorax",), "endotracheal_tube": ("Support Devices",),
-    "enteric_tube": ("Support Devices",), "central_venous_catheter": ("Support Devices",),
-    "pacemaker": ("Support Devices",),
-}
+# The core findings' own labels (the finding table), for what the KG's crosswalks leave out.
+_BUILTIN_IMAGENOME: dict[str, tuple[tuple[str, str], ...]] = {f: r.imagenome for f, r in RULES.items()}
+_BUILTIN_CHEXPERT: dict[str, tuple[str, ...]] = {f: r.chexpert for f, r in RULES.items() if r.chexpert}
 # Parser ids below the core ones, for when the KG's is_a edges are not available.
 _BUILTIN_ALIASES = {"airspace_opacity": "lung_opacity", "laminar_atelectasis": "atelectasis",
                     "fracture": "rib_fracture", "support_devices": "pacemaker"}
-_NOUN_FINDINGS = ("lung_opacity", "consolidation", "atelectasis", "nodule", "mass")
+_NOUN_FINDINGS = tuple(f for f, r in RULES.items() if r.nouns)  # KG synonyms join their nouns
 # KG synonyms that would say more than the truth (a lobe, a diagnosis, collapse) or read badly
 _NOUN_BLOCK = frozenset({"collapse", "lung collapse", "tumor", "tumour", "density", "increased density",
                          "lobar consolidation", "round opacity", "nodular opacity", "increased opacity"})
@@ -96,14 +71,13 @@ class LabelMaps:
     region_cuis: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def build_label_maps(*, use_kg: bool = True) -> LabelMaps:
-    """Maps from the KG's crosswalks when it loads, else the built-in core tables."""
-    from anatomy_vlm.data.region_truth import load_kg
-
-    graph = load_kg() if use_kg else None  # None: built-in tables, recorded in the data card
+def build_label_maps(graph=None) -> LabelMaps:
+    """Maps from the KG's crosswalks (``graph``, default :func:`anatomy_vlm.kgload.load_kg`),
+    completed by the core findings' own labels."""
     if graph is None:
-        return LabelMaps(chexpert=_with_aliases(_BUILTIN_CHEXPERT), imagenome=_builtin_imagenome(),
-                         nouns={}, source="builtin")
+        from anatomy_vlm.kgload import load_kg
+
+        graph = load_kg()
     chexpert = _crosswalk_chexpert(graph)
     imagenome = _crosswalk_imagenome(graph)
     for finding, cols in _with_aliases(_BUILTIN_CHEXPERT).items():
