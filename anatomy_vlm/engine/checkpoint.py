@@ -271,7 +271,8 @@ def _read_manifest(path: Path) -> dict:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CheckpointError(f"{path.name}: no manifest.json (unfinished or not a checkpoint)") from None
+        raise CheckpointError(
+            f"{path.name}: no manifest.json (unfinished or not a checkpoint)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{path.name}: unreadable manifest.json ({err})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != CHECKPOINT_FORMAT:
@@ -370,7 +371,8 @@ def load_checkpoint(path: Path | str, *, model: torch.nn.Module,
             optimizer.load_state_dict(decoded["optimizer"])
     except (RuntimeError, ValueError, KeyError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path.name}: does not fit this model/optimizer ({first_line})") from None
+        raise CheckpointError(
+            f"{path.name}: does not fit this model/optimizer ({first_line})") from None
     if scheduler is not None:
         scheduler.load_state_dict(decoded["scheduler"])
     if scaler is not None:

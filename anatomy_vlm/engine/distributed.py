@@ -94,7 +94,8 @@ def init_distributed(*, backend: str | None = None) -> DistContext:
         return DistContext(device="cuda:0" if use_cuda else "cpu")
     for name in ("MASTER_ADDR", "MASTER_PORT"):
         if not os.environ.get(name):
-            raise ConfigError(f"WORLD_SIZE={world_size} but {name} is not set (launch with torchrun)")
+            raise ConfigError(
+                f"WORLD_SIZE={world_size} but {name} is not set (launch with torchrun)")
     backend = backend or ("nccl" if use_cuda else "gloo")
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
@@ -185,11 +186,13 @@ class BatchPlan:
         return self.micro_batch * self.accumulation_steps
 
 
-def plan_batches(global_batch: int, world_size: int, *, max_micro_batch: int | None = None) -> BatchPlan:
+def plan_batches(global_batch: int, world_size: int, *,
+                 max_micro_batch: int | None = None) -> BatchPlan:
     """The batch rule (module docstring). ConfigError when ``global_batch`` does not split evenly
     over ``world_size`` ranks."""
     if global_batch < 1 or world_size < 1:
-        raise ConfigError(f"global batch ({global_batch}) and world size ({world_size}) must be >= 1")
+        raise ConfigError(
+            f"global batch ({global_batch}) and world size ({world_size}) must be >= 1")
     if global_batch % world_size:
         lower = global_batch // world_size * world_size
         options = " or ".join(str(n) for n in (lower, lower + world_size) if n > 0)
@@ -228,9 +231,11 @@ class ResumableDistributedSampler(Sampler[int]):
             raise ConfigError(f"rank {self.rank} outside a world of {self.world_size}")
         self.unit = global_batch or self.world_size
         if self.unit % self.world_size:
-            raise ConfigError(f"global batch {self.unit} is not a multiple of {self.world_size} ranks")
+            raise ConfigError(
+                f"global batch {self.unit} is not a multiple of {self.world_size} ranks")
         if self.num_samples_total < (self.unit if drop_last else 1):
-            raise ConfigError(f"{self.num_samples_total} samples are too few for batches of {self.unit}")
+            raise ConfigError(
+                f"{self.num_samples_total} samples are too few for batches of {self.unit}")
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.epoch = 0
         self.position = 0  # samples of this rank's share consumed in this epoch

@@ -19,7 +19,8 @@ class NonFiniteLossError(AnatomyVLMError):
 
     def __init__(self, step: int, term: str | None, value: float | None) -> None:
         self.step, self.term, self.value = step, term, value
-        where = f"loss term {term!r} is {value}" if term else "a loss term on another rank is not finite"
+        where = (f"loss term {term!r} is {value}" if term
+                 else "a loss term on another rank is not finite")
         super().__init__(f"step {step}: {where} (lower the learning rate, check the data, "
                          "or resume from the last checkpoint)")
 

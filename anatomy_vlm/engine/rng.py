@@ -66,7 +66,8 @@ class RNGState:
         return meta, tensors
 
     @classmethod
-    def from_parts(cls, meta: dict, tensors: dict[str, torch.Tensor], prefix: str = "rng") -> RNGState:
+    def from_parts(cls, meta: dict, tensors: dict[str, torch.Tensor],
+                   prefix: str = "rng") -> RNGState:
         """Inverse of :meth:`to_parts`; StateEncodingError when a part is missing."""
         try:
             cuda = tuple(tensors[f"{prefix}.torch_cuda.{d}"] for d in range(meta["cuda_devices"]))
@@ -98,7 +99,8 @@ def capture_rng_state() -> RNGState:
     legacy = np.random.get_state(legacy=False)
     numpy_state = {
         "bit_generator": legacy["bit_generator"],
-        "state": {"key": [int(k) for k in legacy["state"]["key"]], "pos": int(legacy["state"]["pos"])},
+        "state": {"key": [int(k) for k in legacy["state"]["key"]],
+                  "pos": int(legacy["state"]["pos"])},
         "has_gauss": int(legacy["has_gauss"]),
         "gauss": float(legacy["gauss"]),
     }

@@ -103,7 +103,8 @@ def join_tensors(tree, tensors: dict[str, torch.Tensor]):
     return {k: join_tensors(v, tensors) for k, v in tree.items()}
 
 
-def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+def tensors_to_bytes(tensors: dict[str, torch.Tensor],
+                     metadata: dict[str, str] | None = None) -> bytes:
     """A safetensors file's bytes (every tensor CPU, contiguous)."""
     ready = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     return safetensors_save(ready, metadata=metadata)

@@ -131,7 +131,8 @@ def test_resumed_optimizer_steps_match_uninterrupted_steps(tmp_path):
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
-def test_damaged_newest_entry_is_refused_with_one_warning_and_previous_used(tmp_path, caplog, damage):
+def test_damaged_newest_entry_is_refused_with_one_warning_and_previous_used(tmp_path, caplog,
+                                                                           damage):
     model, optimizer, _, _ = _trained()
     older = _save(tmp_path, 10, model, optimizer)
     newest = _save(tmp_path, 20, model, optimizer)

@@ -1,4 +1,4 @@
-"""Kill-and-resume on a real process: SIGKILL after a checkpoint, resume, same weights bit for bit."""
+"""Kill-and-resume on a real process: SIGKILL after a checkpoint, resume, same final weights."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ TRAIN_SCRIPT = textwrap.dedent('''
                                 torch.nn.Linear(32, 1))
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    sampler = ResumableDistributedSampler(len(inputs), num_replicas=1, rank=0, seed=2, global_batch=8)
+    sampler = ResumableDistributedSampler(len(inputs), num_replicas=1, rank=0, seed=2,
+                                          global_batch=8)
     step = 0
     latest = latest_checkpoint(run_dir)
     if latest is not None:
@@ -102,7 +103,8 @@ def _weights(run_dir):
 def test_killed_run_resumes_to_the_same_weights_bit_for_bit(tmp_path):
     script = tmp_path / "train_tiny.py"
     script.write_text(TRAIN_SCRIPT)
-    straight_dir, killed_dir, control_dir = (tmp_path / n for n in ("straight", "killed", "control"))
+    straight_dir, killed_dir = tmp_path / "straight", tmp_path / "killed"
+    control_dir = tmp_path / "control"
     straight = _start(script, straight_dir)
     victim = _start(script, killed_dir, hang_after=KILL_AFTER)
     saved = killed_dir / "checkpoints" / "step-000008"
