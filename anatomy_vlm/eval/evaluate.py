@@ -72,11 +72,14 @@ def evaluate(
     progress: bool = True,
     n_boot: int = 1000,
     seed: int = 0,
+    min_positives: int = 20,
     device: str = "cpu",
 ) -> dict:
     """Evaluate ``run_dirs`` on the ``split`` (``test``, ``validate`` or ``all``) of every
     folder in ``data_dirs``; write ``out/metrics.json`` and ``out/scores.npz``; return the
-    metrics dict. ConfigError / DataError on bad input (one line each)."""
+    metrics dict. ConfigError / DataError on bad input (one line each). ``n_boot``, ``seed``
+    and ``min_positives`` are the protocol's (:func:`evaluate_scores`; keep 20 to compare
+    with published numbers)."""
     if not run_dirs or not data_dirs:
         raise ConfigError("evaluate needs at least one --checkpoint and one --data folder")
     if split not in SPLITS:
@@ -91,14 +94,25 @@ def evaluate(
     collected = _Collected(scores={run.name: {k: [] for k in _SCORE_KEYS} for run in runs})
     truth_sources = []
     for k, data_dir in enumerate(data_dirs):
-        truth_sources.append(_read_folder(Path(data_dir), k, runs, collected, split=split,
-                                          batch_size=batch_size, progress=progress))
+        truth_sources.append(
+            _read_folder(
+                Path(data_dir),
+                k,
+                runs,
+                collected,
+                split=split,
+                batch_size=batch_size,
+                progress=progress,
+            )
+        )
     truth, scores = _stack(collected, runs)
     predict_s = time.perf_counter() - started
-    scored = evaluate_scores(truth, scores, n_boot=n_boot, seed=seed)
+    scored = evaluate_scores(truth, scores, n_boot=n_boot, seed=seed, min_positives=min_positives)
     metrics = _metrics(runs, scored, split=split, data_dirs=data_dirs, truth_sources=truth_sources)
-    metrics["timing_s"] = {"predict": round(predict_s, 2),
-                           "protocol": round(time.perf_counter() - started - predict_s, 2)}
+    metrics["timing_s"] = {
+        "predict": round(predict_s, 2),
+        "protocol": round(time.perf_counter() - started - predict_s, 2),
+    }
     out.mkdir(parents=True, exist_ok=True)
     _write_scores(out / "scores.npz", truth, scores)
     _atomic_write(out / "metrics.json", (json.dumps(metrics, indent=1) + "\n").encode("utf-8"))
@@ -108,25 +122,37 @@ def evaluate(
 def _open_runs(run_dirs: list[Path], *, device: str) -> list[_Run]:
     from anatomy_vlm.model.run import load_run, read_run_config
 
-    configs = [(Path(d), read_run_config(d)) for d in run_dirs]  # every config checked before any load
+    configs = [
+        (Path(d), read_run_config(d)) for d in run_dirs
+    ]  # every config checked before any load
     first_dir, first = configs[0]
     names: dict[str, Path] = {}
     for run_dir, config in configs:
         for key in ("region_set", "finding_set"):
             if _set_key(config, key, run_dir) != _set_key(first, key, first_dir):
-                raise ConfigError(f"runs use different {key.replace('_', ' ')}s: {first_dir.name} "
-                                  f"{_set_key(first, key, first_dir)} vs {run_dir.name} "
-                                  f"{_set_key(config, key, run_dir)}")
+                raise ConfigError(
+                    f"runs use different {key.replace('_', ' ')}s: {first_dir.name} "
+                    f"{_set_key(first, key, first_dir)} vs {run_dir.name} "
+                    f"{_set_key(config, key, run_dir)}"
+                )
         name = str(config.get("name") or config["kind"])
         if name in names:
-            raise ConfigError(f"two runs are named {name!r} ({names[name].name}, {run_dir.name}); "
-                              "model names must differ")
+            raise ConfigError(
+                f"two runs are named {name!r} ({names[name].name}, {run_dir.name}); "
+                "model names must differ"
+            )
         names[name] = run_dir
     runs = []
     for run_dir, config in configs:
         predictor = load_run(run_dir, device=device)
-        runs.append(_Run(run_dir=run_dir, name=str(config.get("name") or config["kind"]), config=config,
-                         predictor=predictor))
+        runs.append(
+            _Run(
+                run_dir=run_dir,
+                name=str(config.get("name") or config["kind"]),
+                config=config,
+                predictor=predictor,
+            )
+        )
     return runs
 
 
@@ -137,8 +163,16 @@ def _set_key(config: dict, key: str, run_dir: Path) -> tuple[str, str]:
     return str(value["name"]), str(value["hash"])
 
 
-def _read_folder(data_dir: Path, k: int, runs: list[_Run], collected: _Collected, *, split: str,
-                 batch_size: int, progress: bool) -> str:
+def _read_folder(
+    data_dir: Path,
+    k: int,
+    runs: list[_Run],
+    collected: _Collected,
+    *,
+    split: str,
+    batch_size: int,
+    progress: bool,
+) -> str:
     """Append the truth and every run's scores of one folder; returns its truth source."""
     from anatomy_vlm.data.datasets import open_dataset
 
@@ -147,9 +181,14 @@ def _read_folder(data_dir: Path, k: int, runs: list[_Run], collected: _Collected
         raise DataError(f"--data {data_dir}: not a folder")
     phantom = (data_dir / TRUTH_FILE).is_file()
     records = read_phantom_truth(data_dir) if phantom else None
-    dataset = open_dataset("phantom" if phantom else "mimic", data_dir, split=SPLITS[split],
-                           region_set=predictor.region_set, finding_set=predictor.finding_set,
-                           load_masks=False)
+    dataset = open_dataset(
+        "phantom" if phantom else "mimic",
+        data_dir,
+        split=SPLITS[split],
+        region_set=predictor.region_set,
+        finding_set=predictor.finding_set,
+        load_masks=False,
+    )
     if len(dataset) == 0:
         raise DataError(f"--data {data_dir.name}: no images in split {split!r}")
     batch: list = []
@@ -162,14 +201,22 @@ def _read_folder(data_dir: Path, k: int, runs: list[_Run], collected: _Collected
             _add_scores(batch, runs, collected)
             batch = []
             if progress and sys.stderr.isatty():
-                print(f"\revaluate: {data_dir.name}: {index + 1}/{len(dataset)} films", end="",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"\revaluate: {data_dir.name}: {index + 1}/{len(dataset)} films",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
     if progress:
-        print(f"\revaluate: {data_dir.name}: {len(dataset)} films read and predicted", file=sys.stderr)
+        print(
+            f"\revaluate: {data_dir.name}: {len(dataset)} films read and predicted", file=sys.stderr
+        )
     return "phantom_truth" if phantom else "dataset_labels"
 
 
-def _add_truth(batch: list, k: int, records: dict | None, collected: _Collected, data_dir: Path) -> None:
+def _add_truth(
+    batch: list, k: int, records: dict | None, collected: _Collected, data_dir: Path
+) -> None:
     regions, findings = batch[0].region_set.ids, batch[0].finding_set.ids
     for sample in batch:
         if records is None:
@@ -202,7 +249,9 @@ def _add_scores(batch: list, runs: list[_Run], collected: _Collected) -> None:
             images[size] = torch.stack([resize(s, size).image for s in batch])
         with torch.no_grad():
             prediction = run.predictor.predict(images[size])
-        arrays = _checked(run, prediction, len(batch), len(batch[0].region_set.ids), len(batch[0].finding_set.ids))
+        arrays = _checked(
+            run, prediction, len(batch), len(batch[0].region_set.ids), len(batch[0].finding_set.ids)
+        )
         arrays["boxes"] = arrays["boxes"] * (sizes[:, None, :] / size)
         for key in _SCORE_KEYS:
             collected.scores[run.name][key].append(arrays[key])
@@ -225,32 +274,49 @@ def _checked(run: _Run, prediction, n: int, r: int, f: int) -> dict[str, np.ndar
 def _stack(collected: _Collected, runs: list[_Run]) -> tuple[EvalTruth, dict]:
     regions, findings = runs[0].predictor.region_set.ids, runs[0].predictor.finding_set.ids
     truth = EvalTruth(
-        image_ids=np.asarray(collected.ids, dtype=str), patients=np.asarray(collected.patients, dtype=str),
-        domains=np.asarray(collected.domains, dtype=str), region_ids=tuple(regions), finding_ids=tuple(findings),
-        region_truth=np.stack(collected.region_truth), image_truth=np.stack(collected.image_truth),
-        boxes=np.stack(collected.boxes))
-    scores = {name: {key: np.concatenate(parts) for key, parts in by_key.items()}
-              for name, by_key in collected.scores.items()}
+        image_ids=np.asarray(collected.ids, dtype=str),
+        patients=np.asarray(collected.patients, dtype=str),
+        domains=np.asarray(collected.domains, dtype=str),
+        region_ids=tuple(regions),
+        finding_ids=tuple(findings),
+        region_truth=np.stack(collected.region_truth),
+        image_truth=np.stack(collected.image_truth),
+        boxes=np.stack(collected.boxes),
+    )
+    scores = {
+        name: {key: np.concatenate(parts) for key, parts in by_key.items()}
+        for name, by_key in collected.scores.items()
+    }
     return truth, scores
 
 
-def _metrics(runs: list[_Run], scored: dict, *, split: str, data_dirs: list[Path],
-             truth_sources: list[str]) -> dict:
+def _metrics(
+    runs: list[_Run], scored: dict, *, split: str, data_dirs: list[Path], truth_sources: list[str]
+) -> dict:
     from anatomy_vlm.kgload import load_kg
 
     first = runs[0].predictor
     protocol = dict(scored["protocol"])
-    protocol.update({"split": split, "data": [Path(d).name for d in data_dirs], "truth": truth_sources})
+    protocol.update(
+        {"split": split, "data": [Path(d).name for d in data_dirs], "truth": truth_sources}
+    )
     return {
         "schema": SCHEMA,
         "kg_version": load_kg().version,
         "region_set": {"name": first.region_set.name, "hash": first.region_set.hash},
         "finding_set": {"name": first.finding_set.name, "hash": first.finding_set.hash},
         "protocol": protocol,
-        "models": {run.name: {"run_dir": str(run.run_dir), "kind": run.config["kind"],
-                              "steps": run.config.get("steps"), "train_s": run.config.get("train_s"),
-                              "image_size": int(run.predictor.image_size),
-                              "kg_version": run.config.get("kg_version")} for run in runs},
+        "models": {
+            run.name: {
+                "run_dir": str(run.run_dir),
+                "kind": run.config["kind"],
+                "steps": run.config.get("steps"),
+                "train_s": run.config.get("train_s"),
+                "image_size": int(run.predictor.image_size),
+                "kg_version": run.config.get("kg_version"),
+            }
+            for run in runs
+        },
         "results": scored["results"],
         "comparisons": scored["comparisons"],
         "domains": scored["domains"],
@@ -258,9 +324,13 @@ def _metrics(runs: list[_Run], scored: dict, *, split: str, data_dirs: list[Path
 
 
 def _write_scores(path: Path, truth: EvalTruth, scores: dict) -> None:
-    arrays = {"image_ids": truth.image_ids, "region_ids": np.asarray(truth.region_ids, dtype=str),
-              "finding_ids": np.asarray(truth.finding_ids, dtype=str), "image_domains": truth.domains,
-              "image_patients": truth.patients}
+    arrays = {
+        "image_ids": truth.image_ids,
+        "region_ids": np.asarray(truth.region_ids, dtype=str),
+        "finding_ids": np.asarray(truth.finding_ids, dtype=str),
+        "image_domains": truth.domains,
+        "image_patients": truth.patients,
+    }
     for name, by_key in scores.items():
         for key, value in by_key.items():
             arrays[f"{key}__{name}"] = value.astype(np.float32)

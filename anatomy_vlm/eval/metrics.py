@@ -82,11 +82,14 @@ def auroc_boot(
     if not (labels == 1).any() or not (labels == 0).any():
         return np.full(len(weights), np.nan)
     pos_patients, pair, n_pos, n_neg = _pair_matrix(
-        scores.astype(np.float64), labels, patients, weights.shape[1])
+        scores.astype(np.float64), labels, patients, weights.shape[1]
+    )
     numerator = np.einsum("bp,bp->b", weights[:, pos_patients], weights @ pair.T) / 2.0
     denominator = (weights @ n_pos) * (weights @ n_neg)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -114,8 +117,12 @@ def box_iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Elementwise IoU of ``[..., 4]`` boxes ``[x1, y1, x2, y2]`` (same pixel frame); NaN where
     either box is missing (any NaN coordinate). Zero-area boxes: IoU 0 unless both are equal."""
     pred, truth = np.asarray(pred, float), np.asarray(truth, float)
-    ix = np.clip(np.minimum(pred[..., 2], truth[..., 2]) - np.maximum(pred[..., 0], truth[..., 0]), 0, None)
-    iy = np.clip(np.minimum(pred[..., 3], truth[..., 3]) - np.maximum(pred[..., 1], truth[..., 1]), 0, None)
+    ix = np.clip(
+        np.minimum(pred[..., 2], truth[..., 2]) - np.maximum(pred[..., 0], truth[..., 0]), 0, None
+    )
+    iy = np.clip(
+        np.minimum(pred[..., 3], truth[..., 3]) - np.maximum(pred[..., 1], truth[..., 1]), 0, None
+    )
     inter = ix * iy
 
     def area(b: np.ndarray) -> np.ndarray:
@@ -123,8 +130,11 @@ def box_iou(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
     union = area(pred) + area(truth) - inter
     with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1), np.where(
-            np.all(pred == truth, axis=-1), 1.0, 0.0))
+        iou = np.where(
+            union > 0,
+            inter / np.where(union > 0, union, 1),
+            np.where(np.all(pred == truth, axis=-1), 1.0, 0.0),
+        )
     missing = np.isnan(pred).any(axis=-1) | np.isnan(truth).any(axis=-1)
     return np.where(missing, np.nan, iou)
 

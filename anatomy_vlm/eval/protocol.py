@@ -60,18 +60,37 @@ def evaluate_scores(
         ``{"protocol": {...}, "domains": {DOMAIN: {...}}, "results": {NAME: {DOMAIN: {...}}},
         "comparisons": {DOMAIN: {"A_minus_B": {...}}}}`` (metrics.json's protocol part).
     """
-    protocol = {"name": PROTOCOL, "min_positives": min_positives, "severity_min": "moderate",
-                "severity_bins": {"subtle": "< 1/3", "moderate": "[1/3, 2/3)", "obvious": ">= 2/3"},
-                "subtle_positives": "left out (not negatives)", "n_boot": n_boot, "seed": seed,
-                "ci": "95% percentile, patient (subject_id) bootstrap, same draws for every model",
-                "auroc": "Mann-Whitney, ties one half", "ece_bins": ece_bins,
-                "comparisons": [f"{a}_minus_{b}" for a, b in COMPARISONS]}
-    out = {"protocol": protocol, "domains": {}, "results": {name: {} for name in scores_by_model},
-           "comparisons": {}}
+    protocol = {
+        "name": PROTOCOL,
+        "min_positives": min_positives,
+        "severity_min": "moderate",
+        "severity_bins": {"subtle": "< 1/3", "moderate": "[1/3, 2/3)", "obvious": ">= 2/3"},
+        "subtle_positives": "left out (not negatives)",
+        "n_boot": n_boot,
+        "seed": seed,
+        "ci": "95% percentile, patient (subject_id) bootstrap, same draws for every model",
+        "auroc": "Mann-Whitney, ties one half",
+        "ece_bins": ece_bins,
+        "comparisons": [f"{a}_minus_{b}" for a, b in COMPARISONS],
+    }
+    out = {
+        "protocol": protocol,
+        "domains": {},
+        "results": {name: {} for name in scores_by_model},
+        "comparisons": {},
+    }
     for domain in sorted(set(truth.domains.tolist())):
         index = np.flatnonzero(truth.domains == domain)
-        domain_info, draws = _score_domain(truth, index, scores_by_model, domain, n_boot=n_boot,
-                                           seed=seed, min_positives=min_positives, ece_bins=ece_bins)
+        domain_info, draws = _score_domain(
+            truth,
+            index,
+            scores_by_model,
+            domain,
+            n_boot=n_boot,
+            seed=seed,
+            min_positives=min_positives,
+            ece_bins=ece_bins,
+        )
         out["domains"][domain] = domain_info
         for name in scores_by_model:
             out["results"][name][domain] = draws[name].pop("result")
@@ -82,8 +101,16 @@ def evaluate_scores(
 class _Domain:
     """The images of one domain, their patient index, bootstrap weights and used cells."""
 
-    def __init__(self, truth: EvalTruth, index: np.ndarray, domain: str, *, n_boot: int, seed: int,
-                 min_positives: int) -> None:
+    def __init__(
+        self,
+        truth: EvalTruth,
+        index: np.ndarray,
+        domain: str,
+        *,
+        n_boot: int,
+        seed: int,
+        min_positives: int,
+    ) -> None:
         _, self.patients = np.unique(truth.patients[index], return_inverse=True)
         self.n_patients = int(self.patients.max()) + 1 if len(index) else 0
         rng = np.random.default_rng([seed, zlib.crc32(domain.encode("utf-8"))])
@@ -94,24 +121,34 @@ class _Domain:
         self.cell_pos = (self.region_truth == 1).sum(axis=0)
         self.used = (self.cell_pos >= min_positives) & ((self.region_truth == 0).sum(axis=0) > 0)
         self.image_pos = (self.image_truth == 1).sum(axis=0)
-        self.image_used = (self.image_pos >= min_positives) & ((self.image_truth == 0).sum(axis=0) > 0)
+        self.image_used = (self.image_pos >= min_positives) & (
+            (self.image_truth == 0).sum(axis=0) > 0
+        )
 
 
 def _score_domain(truth, index, scores_by_model, domain, *, n_boot, seed, min_positives, ece_bins):
     dom = _Domain(truth, index, domain, n_boot=n_boot, seed=seed, min_positives=min_positives)
-    cells = {f: [truth.region_ids[r] for r in np.flatnonzero(dom.used[:, j])]
-             for j, f in enumerate(truth.finding_ids)}
+    cells = {
+        f: [truth.region_ids[r] for r in np.flatnonzero(dom.used[:, j])]
+        for j, f in enumerate(truth.finding_ids)
+    }
     info = {
-        "n_images": int(len(index)), "n_patients": dom.n_patients,
-        "n_findings_region": int(dom.used.any(axis=0).sum()), "n_cells": int(dom.used.sum()),
+        "n_images": int(len(index)),
+        "n_patients": dom.n_patients,
+        "n_findings_region": int(dom.used.any(axis=0).sum()),
+        "n_cells": int(dom.used.sum()),
         "n_findings_image": int(dom.image_used.sum()),
         "cells": cells,
-        "max_cell_positives": {f: int(dom.cell_pos[:, j].max(initial=0)) for j, f in enumerate(truth.finding_ids)},
+        "max_cell_positives": {
+            f: int(dom.cell_pos[:, j].max(initial=0)) for j, f in enumerate(truth.finding_ids)
+        },
         "image_positives": {f: int(dom.image_pos[j]) for j, f in enumerate(truth.finding_ids)},
     }
     draws = {}
     for name, scores in scores_by_model.items():
-        picked = {key: np.asarray(scores[key])[index] for key in ("region_probs", "image_probs", "boxes")}
+        picked = {
+            key: np.asarray(scores[key])[index] for key in ("region_probs", "image_probs", "boxes")
+        }
         draws[name] = _score_model(dom, picked, truth, ece_bins=ece_bins)
     return info, draws
 
@@ -121,19 +158,29 @@ def _score_model(dom: _Domain, scores: dict, truth: EvalTruth, *, ece_bins: int)
     per_finding, finding_draws, image_draws = {}, [], []
     for j, finding in enumerate(truth.finding_ids):
         rows = np.flatnonzero(dom.used[:, j])
-        cell_draws = [auroc_boot(region_probs[:, r, j], dom.region_truth[:, r, j], dom.patients, dom.weights)
-                      for r in rows]
+        cell_draws = [
+            auroc_boot(region_probs[:, r, j], dom.region_truth[:, r, j], dom.patients, dom.weights)
+            for r in rows
+        ]
         region = _nanmean(np.array(cell_draws), axis=0) if len(rows) else None
-        image = (auroc_boot(image_probs[:, j], dom.image_truth[:, j], dom.patients, dom.weights)
-                 if dom.image_used[j] else None)
+        image = (
+            auroc_boot(image_probs[:, j], dom.image_truth[:, j], dom.patients, dom.weights)
+            if dom.image_used[j]
+            else None
+        )
         if region is not None:
             finding_draws.append(region)
         if image is not None:
             image_draws.append(image)
         per_finding[finding] = {
-            "region_auroc": _value(region), "ci95": _ci(region), "n_pos": int(dom.cell_pos[rows, j].sum()),
-            "n_cells": int(len(rows)), "cells": [truth.region_ids[r] for r in rows],
-            "image_auroc": _value(image), "image_ci95": _ci(image), "n_pos_image": int(dom.image_pos[j]),
+            "region_auroc": _value(region),
+            "ci95": _ci(region),
+            "n_pos": int(dom.cell_pos[rows, j].sum()),
+            "n_cells": int(len(rows)),
+            "cells": [truth.region_ids[r] for r in rows],
+            "image_auroc": _value(image),
+            "image_ci95": _ci(image),
+            "n_pos_image": int(dom.image_pos[j]),
         }
     macro = _nanmean(np.array(finding_draws), axis=0) if finding_draws else None
     image_macro = _nanmean(np.array(image_draws), axis=0) if image_draws else None
@@ -141,18 +188,31 @@ def _score_model(dom: _Domain, scores: dict, truth: EvalTruth, *, ece_bins: int)
     box_mean, per_region = _box_iou(dom, scores["boxes"], truth.region_ids)
     result = {
         "n_images": int(len(dom.patients)),
-        "region_auroc_macro": {"value": _value(macro), "ci95": _ci(macro), "n_findings": len(finding_draws)},
+        "region_auroc_macro": {
+            "value": _value(macro),
+            "ci95": _ci(macro),
+            "n_findings": len(finding_draws),
+        },
         "region_auroc_pooled": {"value": _value(pooled), "ci95": _ci(pooled)},
-        "image_auroc_macro": {"value": _value(image_macro), "ci95": _ci(image_macro),
-                              "n_findings": len(image_draws)},
+        "image_auroc_macro": {
+            "value": _value(image_macro),
+            "ci95": _ci(image_macro),
+            "n_findings": len(image_draws),
+        },
         "box_iou_mean": {"value": _value(box_mean), "ci95": _ci(box_mean)},
-        "ece_region": _round(ece(region_probs[:, dom.used], dom.region_truth[:, dom.used], n_bins=ece_bins)),
+        "ece_region": _round(
+            ece(region_probs[:, dom.used], dom.region_truth[:, dom.used], n_bins=ece_bins)
+        ),
         "ece_image": _round(ece(image_probs, dom.image_truth, n_bins=ece_bins)),
         "per_finding": per_finding,
         "per_region_iou": per_region,
     }
-    return {"result": result, "region_auroc_macro": macro, "region_auroc_pooled": pooled,
-            "image_auroc_macro": image_macro}
+    return {
+        "result": result,
+        "region_auroc_macro": macro,
+        "region_auroc_pooled": pooled,
+        "image_auroc_macro": image_macro,
+    }
 
 
 def _pooled(dom: _Domain, region_probs: np.ndarray) -> np.ndarray | None:
@@ -160,8 +220,12 @@ def _pooled(dom: _Domain, region_probs: np.ndarray) -> np.ndarray | None:
         return None
     n_cells = int(dom.used.sum())
     patients = np.repeat(dom.patients, n_cells)
-    return auroc_boot(region_probs[:, dom.used].ravel(), dom.region_truth[:, dom.used].ravel(),
-                      patients, dom.weights)
+    return auroc_boot(
+        region_probs[:, dom.used].ravel(),
+        dom.region_truth[:, dom.used].ravel(),
+        patients,
+        dom.weights,
+    )
 
 
 def _box_iou(dom: _Domain, boxes: np.ndarray, region_ids: tuple[str, ...]):
@@ -172,8 +236,10 @@ def _box_iou(dom: _Domain, boxes: np.ndarray, region_ids: tuple[str, ...]):
     known = ~np.isnan(iou)
     with np.errstate(invalid="ignore"):
         per_region = np.nansum(iou, axis=0) / known.sum(axis=0)
-    per_region_json = {r: _round(v) if known[:, i].any() else None for i, (r, v) in
-                       enumerate(zip(region_ids, per_region, strict=True))}
+    per_region_json = {
+        r: _round(v) if known[:, i].any() else None
+        for i, (r, v) in enumerate(zip(region_ids, per_region, strict=True))
+    }
     if not known.any():
         return None, per_region_json
     sums = np.bincount(dom.patients, np.nansum(iou, axis=1), minlength=dom.n_patients)

@@ -53,10 +53,16 @@ class EvalTruth:
 
     def __post_init__(self) -> None:
         n, r, f = len(self.image_ids), len(self.region_ids), len(self.finding_ids)
-        shapes = {"patients": (self.patients.shape, (n,)), "domains": (self.domains.shape, (n,)),
-                  "region_truth": (self.region_truth.shape, (n, r, f)),
-                  "image_truth": (self.image_truth.shape, (n, f)), "boxes": (self.boxes.shape, (n, r, 4))}
-        bad = [f"{k} {tuple(got)} != {want}" for k, (got, want) in shapes.items() if tuple(got) != want]
+        shapes = {
+            "patients": (self.patients.shape, (n,)),
+            "domains": (self.domains.shape, (n,)),
+            "region_truth": (self.region_truth.shape, (n, r, f)),
+            "image_truth": (self.image_truth.shape, (n, f)),
+            "boxes": (self.boxes.shape, (n, r, 4)),
+        }
+        bad = [
+            f"{k} {tuple(got)} != {want}" for k, (got, want) in shapes.items() if tuple(got) != want
+        ]
         if bad:
             raise ValueError("EvalTruth: " + "; ".join(bad))
 
@@ -71,7 +77,11 @@ def read_phantom_truth(root: Path) -> dict[str, dict]:
                 if not line.strip():
                     continue
                 record = json.loads(line)
-                if not isinstance(record, dict) or "dicom_id" not in record or "findings" not in record:
+                if (
+                    not isinstance(record, dict)
+                    or "dicom_id" not in record
+                    or "findings" not in record
+                ):
                     raise DataError(f"{path.name} line {number}: not a phantom truth record")
                 records[str(record["dicom_id"])] = record
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -40,7 +40,9 @@ __all__ = ["train_prior", "load_predictor", "PriorPredictor", "prevalence_tables
 WEIGHTS = "model.safetensors"
 
 
-def prevalence_tables(region_labels: np.ndarray, region_uncertain: np.ndarray) -> dict[str, np.ndarray]:
+def prevalence_tables(
+    region_labels: np.ndarray, region_uncertain: np.ndarray
+) -> dict[str, np.ndarray]:
     """Prevalence tables from stacked train labels (module docstring for the rules).
 
     Args:
@@ -48,18 +50,27 @@ def prevalence_tables(region_labels: np.ndarray, region_uncertain: np.ndarray) -
         region_uncertain: ``[N, R, F]`` bool.
 
     Returns:
-        ``region_prevalence [R, F]``, ``image_prevalence [F]`` (float32) and the int64 counts
-        ``region_positive``, ``region_known`` ``[R, F]``, ``image_positive``, ``image_known`` ``[F]``.
+        ``region_prevalence [R, F]``, ``image_prevalence [F]`` (float32) and the int64
+        counts ``region_positive``, ``region_known`` ``[R, F]``, ``image_positive``,
+        ``image_known`` ``[F]``.
     """
     known = ~region_uncertain
     positive = (region_labels == 1) & known
     image_positive = positive.any(axis=1)
     image_known = image_positive | ~region_uncertain.any(axis=1)
-    counts = {"region_positive": positive.sum(0), "region_known": known.sum(0),
-              "image_positive": image_positive.sum(0), "image_known": image_known.sum(0)}
+    counts = {
+        "region_positive": positive.sum(0),
+        "region_known": known.sum(0),
+        "image_positive": image_positive.sum(0),
+        "image_known": image_known.sum(0),
+    }
     tables = {key: value.astype(np.int64) for key, value in counts.items()}
-    tables["region_prevalence"] = ((tables["region_positive"] + 0.5) / (tables["region_known"] + 1.0)).astype(np.float32)
-    tables["image_prevalence"] = ((tables["image_positive"] + 0.5) / (tables["image_known"] + 1.0)).astype(np.float32)
+    tables["region_prevalence"] = (
+        (tables["region_positive"] + 0.5) / (tables["region_known"] + 1.0)
+    ).astype(np.float32)
+    tables["image_prevalence"] = (
+        (tables["image_positive"] + 0.5) / (tables["image_known"] + 1.0)
+    ).astype(np.float32)
     return tables
 
 
@@ -85,8 +96,14 @@ def train_prior(
     if image_size < 16:
         raise ConfigError(f"image_size must be at least 16, got {image_size}")
     started = time.perf_counter()
-    dataset = open_dataset("mimic", data, split="train", region_set=region_set, finding_set=finding_set,
-                           load_masks=False)
+    dataset = open_dataset(
+        "mimic",
+        data,
+        split="train",
+        region_set=region_set,
+        finding_set=finding_set,
+        load_masks=False,
+    )
     labels, uncertain = [], []
     for index in range(len(dataset)):
         sample = dataset[index]
@@ -97,13 +114,19 @@ def train_prior(
         raise DataError(f"{Path(data).name}: no train images to count")
     tables = prevalence_tables(np.stack(labels), np.stack(uncertain))
     config = {
-        "format": RUN_FORMAT, "kind": "prior", "name": name, "steps": 0,
-        "train_s": round(time.perf_counter() - started, 3), "image_size": int(image_size),
+        "format": RUN_FORMAT,
+        "kind": "prior",
+        "name": name,
+        "steps": 0,
+        "train_s": round(time.perf_counter() - started, 3),
+        "image_size": int(image_size),
         "kg_version": load_kg().version,
         "region_set": {"name": dataset.region_set.name, "hash": dataset.region_set.hash},
         "finding_set": {"name": dataset.finding_set.name, "hash": dataset.finding_set.hash},
-        "seed": int(seed), "n_train_images": len(labels), "data": str(data),
-        "label_policy": "positive=1; 0 and unmentioned=negative; hedged left out; (pos+0.5)/(known+1)",
+        "seed": int(seed),
+        "n_train_images": len(labels),
+        "data": str(data),
+        "label_policy": "1 positive; 0 and unmentioned negative; hedged out; (pos+.5)/(known+1)",
         "image_aggregation": "image positive when any region is positive (labels), then prevalence",
     }
     _write_run(Path(out), config, tables)
@@ -117,10 +140,15 @@ def _write_run(out: Path, config: dict, tables: dict[str, np.ndarray]) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    metadata = {"region_set": config["region_set"]["hash"], "finding_set": config["finding_set"]["hash"]}
+    metadata = {
+        "region_set": config["region_set"]["hash"],
+        "finding_set": config["finding_set"]["hash"],
+    }
     tmp = out / f".{WEIGHTS}.{os.getpid()}.tmp"
     try:
-        save_file({k: np.ascontiguousarray(v) for k, v in tables.items()}, str(tmp), metadata=metadata)
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in tables.items()}, str(tmp), metadata=metadata
+        )
         os.replace(tmp, out / WEIGHTS)
     finally:
         tmp.unlink(missing_ok=True)
@@ -151,8 +179,12 @@ class PriorPredictor:
         batch = int(images.shape[0])
         regions = self.region_prevalence.shape[0]
         return Prediction(
-            region_probs=np.broadcast_to(self.region_prevalence, (batch, *self.region_prevalence.shape)).copy(),
-            image_probs=np.broadcast_to(self.image_prevalence, (batch, *self.image_prevalence.shape)).copy(),
+            region_probs=np.broadcast_to(
+                self.region_prevalence, (batch, *self.region_prevalence.shape)
+            ).copy(),
+            image_probs=np.broadcast_to(
+                self.image_prevalence, (batch, *self.image_prevalence.shape)
+            ).copy(),
             boxes=np.full((batch, regions, 4), np.nan, dtype=np.float32),
         )
 
@@ -173,17 +205,29 @@ def load_predictor(run_dir: Path, config: dict, *, device: str = "cpu") -> Prior
         raise ConfigError(f"{Path(run_dir).name}: run config names unknown sets ({err})") from None
     for kind, named in (("region_set", regions), ("finding_set", findings)):
         if config[kind].get("hash") != named.hash:
-            raise ConfigError(f"{Path(run_dir).name}: {kind} {named.name} changed since training "
-                              f"(hash {config[kind].get('hash')} != {named.hash})")
+            raise ConfigError(
+                f"{Path(run_dir).name}: {kind} {named.name} changed since training "
+                f"(hash {config[kind].get('hash')} != {named.hash})"
+            )
     path = Path(run_dir) / WEIGHTS
     try:
         tables = load_file(str(path))
         region, image = tables["region_prevalence"], tables["image_prevalence"]
     except (OSError, SafetensorError, KeyError) as err:
-        raise DataError(f"{path.name} in {Path(run_dir).name}: unreadable prior table ({err})") from None
+        raise DataError(
+            f"{path.name} in {Path(run_dir).name}: unreadable prior table ({err})"
+        ) from None
     if region.shape != (len(regions), len(findings)) or image.shape != (len(findings),):
-        raise DataError(f"{path.name} in {Path(run_dir).name}: table shape {region.shape} does not match the sets")
-    return PriorPredictor(name=str(config.get("name", "prior")), config=config,
-                          image_size=int(config.get("image_size", 160)), region_set=regions,
-                          finding_set=findings, region_prevalence=region.astype(np.float32),
-                          image_prevalence=image.astype(np.float32))
+        raise DataError(
+            f"{path.name} in {Path(run_dir).name}: table shape {region.shape} does not match "
+            "the sets"
+        )
+    return PriorPredictor(
+        name=str(config.get("name", "prior")),
+        config=config,
+        image_size=int(config.get("image_size", 160)),
+        region_set=regions,
+        finding_set=findings,
+        region_prevalence=region.astype(np.float32),
+        image_prevalence=image.astype(np.float32),
+    )
