@@ -2,8 +2,9 @@
 
 ``anatomy-vlm data phantom --out DIR --n N [--size PX] [--domain NAME] [--seed S] [--workers W]
 [--normal-fraction F] [--json]`` writes a phantom dataset in the MIMIC-CXR-JPG + Chest ImaGenome
-layout. ``DIR`` must be missing, empty, or a previous phantom output (replaced whole); the data
-is written to a temporary sibling folder and renamed into place when complete.
+layout. ``DIR`` must be missing, empty, or a previous phantom output holding nothing else (known
+by its marker file; only the files it lists are replaced); the data is written to a temporary
+sibling folder and renamed into place when complete; SIGTERM/SIGINT remove that folder.
 
 ``anatomy-vlm data check DATASET ROOT [--option KEY=VALUE …] [--limit N] [--json]`` opens a
 dataset with its loader and reports what would be trained on (:mod:`anatomy_vlm.data.check`).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 __all__ = ["add_parser"]
@@ -27,7 +29,8 @@ def add_parser(subparsers, *, name: str = "data", help: str = "phantom generatio
         help="write a procedural phantom dataset (MIMIC-CXR-JPG + Chest ImaGenome layout)",
         description=("Write a procedural phantom chest radiograph dataset in the MIMIC-CXR-JPG + Chest "
                      "ImaGenome layout (images, reports, label CSVs, scene graphs, masks, phantom_truth.jsonl, "
-                     "DATA_CARD.md). OUT must be missing, empty, or a previous phantom output (replaced whole); "
+                     "DATA_CARD.md). OUT must be missing, empty, or a previous phantom output and nothing else "
+                     "(known by its marker file; only its files are replaced); "
                      "the data is written to a temporary sibling folder and renamed into place when complete. "
                      "Not for clinical use."),
     )
@@ -72,11 +75,15 @@ def add_parser(subparsers, *, name: str = "data", help: str = "phantom generatio
 
 
 def _run_phantom(args: argparse.Namespace) -> int:
-    from anatomy_vlm.data.phantom.generate import PhantomConfig, generate
+    from anatomy_vlm.data.phantom.generate import Interrupted, PhantomConfig, generate
 
     config = PhantomConfig(out=args.out, n=args.n, size=args.size, domain=args.domain, seed=args.seed,
                            workers=args.workers, normal_fraction=args.normal_fraction)
-    result = generate(config)
+    try:
+        result = generate(config)
+    except Interrupted as stop:  # its temporary folder is already gone; 128 + N, as the shell says
+        print(f"anatomy-vlm: stopped by signal {stop.signum}; its temporary folder was removed", file=sys.stderr)
+        return 128 + stop.signum
     if args.json:
         print(json.dumps(result.to_json(), indent=1))
     else:

@@ -317,8 +317,9 @@ def _publish(tmp: Path, out: Path) -> None:
         if listed is not None:
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             os.replace(out, old)
-        else:
-            out.rmdir()  # empty (checked before the run)
+        else:  # empty but for empty folders (checked before the run); rmdir never removes a file
+            for sub, _dirs, _names in sorted(os.walk(out), key=lambda w: -len(w[0])):
+                os.rmdir(sub)
     os.replace(tmp, out)
     if old is not None:
         _remove_listed(old, listed)
