@@ -83,7 +83,8 @@ def test_csv_columns_and_patient_level_splits(dataset):
 def test_scene_graph_boxes_inside_image(dataset):
     for row in _truth(dataset):
         graph = json.loads((dataset / "scene_graph" / f"{row['dicom_id']}_SceneGraph.json").read_text())
-        assert graph["image_id"] == row["dicom_id"] and len(graph["objects"]) == 36
+        assert graph["image_id"] == row["dicom_id"] and len(graph["objects"]) == 36 - len(row["regions_omitted"])
+        assert {o["bbox_name"].replace(" ", "_") for o in graph["objects"]} == set(row["region_boxes"])
         for obj in graph["objects"]:
             assert obj["object_id"] == f"{row['dicom_id']}_{obj['bbox_name']}"
             assert 0 <= obj["original_x1"] < obj["original_x2"] <= SIZE

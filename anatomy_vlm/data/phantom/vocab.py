@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from anatomy_vlm.data.phantom.findings import RULES
 from anatomy_vlm.data.phantom.writer import CHEXPERT_COLUMNS
+from kg.errors import UnknownTermError
 
 __all__ = ["IMAGENOME_VOCABULARY", "LabelMaps", "build_label_maps"]
 
@@ -96,7 +97,7 @@ def _region_cuis(graph) -> dict[str, tuple[str, ...]]:
     for region in region_set("cig36").ids:
         try:
             cui = graph.node(region).umls
-        except Exception:
+        except UnknownTermError:  # a region the KG does not hold: no synset
             cui = None
         if cui:
             out[region] = (cui,)
@@ -118,10 +119,7 @@ def _builtin_imagenome() -> dict:
 
 
 def _finding_ids(graph) -> list[str]:
-    try:
-        return [n.id for t in ("finding", "disease", "device") for n in graph.nodes(type=t)]
-    except Exception:
-        return list(_BUILTIN_CHEXPERT)
+    return [n.id for t in ("finding", "disease", "device") for n in graph.nodes(type=t)]
 
 
 def _crosswalk_chexpert(graph) -> dict[str, tuple[str, ...]]:
@@ -160,7 +158,7 @@ def _kg_nouns(graph) -> dict[str, tuple[str, ...]]:
     for finding in _NOUN_FINDINGS:
         try:
             synonyms = graph.node(finding).synonyms
-        except Exception:
+        except UnknownTermError:
             continue
         # synonyms of the node are in the parser's lexicon by construction, so they read back as
         # the same finding (the dataset test checks it); skip plurals and over-specific terms
@@ -171,14 +169,15 @@ def _kg_nouns(graph) -> dict[str, tuple[str, ...]]:
 
 
 def _safe_crosswalk(graph, vocabulary: str, label: str) -> list:
+    """The crosswalk rows of ``label``; none when the KG's table does not hold it."""
     try:
         return list(graph.crosswalk(vocabulary, label))
-    except Exception:
+    except UnknownTermError:
         return []
 
 
 def _safe_ancestors(graph, node_id: str) -> list[str]:
     try:
         return list(graph.ancestors(node_id, relation="is_a"))
-    except Exception:
+    except UnknownTermError:
         return []
