@@ -65,7 +65,9 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "latest_checkpoint",
+    "resume_latest",
     "list_checkpoints",
+    "discard_checkpoints",
     "verify_checkpoint",
     "prune_checkpoints",
 ]
@@ -246,6 +248,20 @@ def save_checkpoint(run_dir: Path | str, step: int, *, model: torch.nn.Module,
     return final
 
 
+def discard_checkpoints(run_dir: Path | str) -> int:
+    """Remove every checkpoint of a run (a fresh run must not later resume an older one);
+    the number of entries removed."""
+    folder = Path(run_dir) / CHECKPOINTS
+    if not folder.is_dir():
+        return 0
+    count = len(list_checkpoints(run_dir))
+    aside = folder.with_name(f".{CHECKPOINTS}-discarded-{os.getpid()}")
+    os.replace(folder, aside)  # one rename: no half-deleted set is ever visible as checkpoints
+    fsync_dir(folder.parent)
+    shutil.rmtree(aside, ignore_errors=True)
+    return count
+
+
 def list_checkpoints(run_dir: Path | str) -> list[tuple[int, Path]]:
     """Finished entries as ``(step, path)``, oldest first (not verified)."""
     folder = Path(run_dir) / CHECKPOINTS
@@ -361,7 +377,30 @@ def load_checkpoint(path: Path | str, *, model: torch.nn.Module,
     """
     path = Path(path)
     _, blobs = _read_verified(path)
-    decoded = _decode(path, blobs)
+    return _restore(path, _decode(path, blobs), model=model, optimizer=optimizer,
+                    scheduler=scheduler, scaler=scaler, restore_rng=restore_rng, rank=rank)
+
+
+def resume_latest(run_dir: Path | str, *, model: torch.nn.Module,
+                  optimizer: torch.optim.Optimizer | None = None, scheduler=None, scaler=None,
+                  restore_rng: bool = True, rank: int | None = None) -> CheckpointState | None:
+    """:func:`load_checkpoint` of the newest sound entry (each file read and hashed once);
+    None when the run has none. A corrupt entry is skipped with one warning line; an entry
+    that does not fit the model raises (falling back would silently train something else)."""
+    for _, path in reversed(list_checkpoints(run_dir)):
+        try:
+            _, blobs = _read_verified(path)
+            decoded = _decode(path, blobs)
+        except CheckpointError as err:
+            log.warning("refusing checkpoint %s: %s; trying the previous one", path, err)
+            continue
+        return _restore(path, decoded, model=model, optimizer=optimizer, scheduler=scheduler,
+                        scaler=scaler, restore_rng=restore_rng, rank=rank)
+    return None
+
+
+def _restore(path: Path, decoded: dict, *, model, optimizer, scheduler, scaler, restore_rng,
+             rank) -> CheckpointState:
     for name, owner in (("scheduler", scheduler), ("scaler", scaler)):
         if owner is not None and decoded[name] is None:
             raise CheckpointError(f"{path.name}: holds no {name} state")

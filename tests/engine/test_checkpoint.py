@@ -21,6 +21,7 @@ from anatomy_vlm.engine.checkpoint import (
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    resume_latest,
     save_checkpoint,
     verify_checkpoint,
 )
@@ -151,6 +152,42 @@ def test_damaged_newest_entry_is_refused_with_one_warning_and_previous_used(tmp_
     assert len(refusals) == 1 and "step-000020" in refusals[0] and "\n" not in refusals[0]
     with pytest.raises(CheckpointError, match="step-000020"):
         verify_checkpoint(newest)
+
+
+def test_resume_latest_restores_the_previous_entry_when_the_newest_is_corrupt(tmp_path, caplog):
+    model, optimizer, scheduler, _ = _trained()
+    _save(tmp_path, 10, model, optimizer, scheduler, extra={"which": "older"})
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    newest = _save(tmp_path, 20, *_trained(seed=4)[:3], extra={"which": "newest"})
+    (newest / "state.json").write_bytes(b"{")  # truncated
+    fresh, fresh_opt, fresh_sched, _ = _trained(seed=2)
+    with caplog.at_level(logging.WARNING, logger="anatomy_vlm.engine.checkpoint"):
+        state = resume_latest(tmp_path, model=fresh, optimizer=fresh_opt, scheduler=fresh_sched)
+    assert state.step == 10 and state.extra == {"which": "older"}
+    assert len(caplog.records) == 1 and "step-000020" in caplog.records[0].getMessage()
+    _assert_same_tree(expected, fresh.state_dict())
+    assert resume_latest(tmp_path / "empty", model=fresh) is None
+
+
+@pytest.mark.gpu
+def test_cuda_weights_optimizer_and_generators_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = TiedNet().cuda()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model(torch.randn(4, 6, device="cuda")).sum().backward()
+    optimizer.step()
+    rng = capture_rng_state()
+    assert len(rng.torch_cuda) == torch.cuda.device_count()
+    path = save_checkpoint(tmp_path, 1, model=model, optimizer=optimizer, rng_state=rng)
+    expected = torch.rand(5, device="cuda")
+    fresh = TiedNet().cuda()
+    fresh_opt = torch.optim.AdamW(fresh.parameters(), lr=1e-2)
+    torch.cuda.manual_seed_all(123)
+    load_checkpoint(path, model=fresh, optimizer=fresh_opt)
+    assert torch.equal(torch.rand(5, device="cuda"), expected)
+    _assert_same_tree(model.state_dict(), fresh.state_dict())
+    moments = fresh_opt.state[fresh.embed.weight]["exp_avg"]
+    assert moments.is_cuda and torch.equal(moments, optimizer.state[model.embed.weight]["exp_avg"])
 
 
 def test_refused_checkpoint_leaves_the_model_untouched(tmp_path):

@@ -9,10 +9,16 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass, field
 
 import pytest
 import torch
 from safetensors.torch import load_file
+
+from anatomy_vlm.engine.checkpoint import discard_checkpoints, list_checkpoints
+from anatomy_vlm.engine.resume import resume_train_state, save_train_state
+from anatomy_vlm.engine.rng import seed_everything
+from anatomy_vlm.errors import ConfigError
 
 TRAIN_SCRIPT = textwrap.dedent('''
     """A small MLP on synthetic data. argv: RUN_DIR STEPS CHECKPOINT_EVERY HANG_AFTER RESTORE_RNG.
@@ -131,3 +137,81 @@ def test_killed_run_resumes_to_the_same_weights_bit_for_bit(tmp_path):
         assert torch.equal(reference[name], after_kill[name]), name
     # the check can fail: without the RNG states the resumed run drifts away
     assert not all(torch.equal(reference[n], _weights(control_dir)[n]) for n in reference)
+
+
+# --- the loop adapter (engine.resume), in process -----------------------------------------
+
+@dataclass
+class LoopState:
+    """Shaped like the loop's TrainState: what changes while training."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    step: int = 0
+    best_score: float = -float("inf")
+    best_step: int = -1
+    best_weights: dict | None = None
+    history: list = field(default_factory=list)
+
+
+def _fresh_state() -> LoopState:
+    seed_everything(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(0.3),
+                                torch.nn.Linear(16, 1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.02)
+    warmup_cosine = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 3))
+    return LoopState(model, optimizer, warmup_cosine, torch.Generator().manual_seed(0))
+
+
+def _run(state: LoopState, until: int, order: torch.Tensor, run_dir=None, every=0):
+    inputs = torch.linspace(-1, 1, 44).reshape(11, 4)
+    targets = inputs.prod(1, keepdim=True)
+    while state.step < until:
+        if len(order) < 3:  # the loop's own epoch order, drawn from its generator
+            order = torch.cat([order, torch.randperm(len(inputs), generator=state.generator)])
+        index, order = order[:3], order[3:]
+        jitter = torch.rand(3, 4, generator=state.generator) * 0.1  # "augmentation"
+        loss = torch.nn.functional.mse_loss(state.model(inputs[index] + jitter), targets[index])
+        state.optimizer.zero_grad()
+        loss.backward()
+        state.optimizer.step()
+        state.scheduler.step()
+        state.step += 1
+        state.history.append({"step": state.step, "loss": loss.item(), "val": float("nan")})
+        if -loss.item() > state.best_score:
+            state.best_score, state.best_step = -loss.item(), state.step
+            state.best_weights = {k: v.clone() for k, v in state.model.state_dict().items()}
+        if every and state.step % every == 0:
+            save_train_state(run_dir, state, loop={"order": order}, config={"lr": 0.02}, keep=2)
+    return order
+
+
+def test_loop_state_resumes_exactly_in_process(tmp_path):
+    straight = _fresh_state()
+    _run(straight, 12, torch.empty(0, dtype=torch.long))
+
+    first = _fresh_state()
+    _run(first, 7, torch.empty(0, dtype=torch.long), run_dir=tmp_path, every=5)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [5]
+    resumed = _fresh_state()
+    restored = resume_train_state(tmp_path, resumed, config={"lr": 0.02})
+    assert restored["step"] == 5 and resumed.step == 5 and len(resumed.history) == 5
+    _run(resumed, 12, restored["order"])
+
+    for name, tensor in straight.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    assert resumed.best_step == straight.best_step and resumed.best_score == straight.best_score
+    for name, tensor in straight.best_weights.items():
+        assert torch.equal(tensor, resumed.best_weights[name]), name
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+
+
+def test_resume_refuses_another_config_and_a_fresh_run_discards_old_checkpoints(tmp_path):
+    state = _fresh_state()
+    _run(state, 4, torch.empty(0, dtype=torch.long), run_dir=tmp_path, every=2)
+    with pytest.raises(ConfigError, match="another training config"):
+        resume_train_state(tmp_path, _fresh_state(), config={"lr": 0.5})
+    assert discard_checkpoints(tmp_path) == 2
+    assert resume_train_state(tmp_path, _fresh_state()) is None
