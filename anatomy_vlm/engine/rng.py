@@ -11,6 +11,10 @@ SeedSequence hash, so ranks, epochs and DataLoader workers never share a stream 
 size change never shifts another rank's seed. Stream 0 is the rank's main process; DataLoader
 worker ``w`` is stream ``w + 1`` (:func:`seed_worker`, :func:`make_worker_init_fn`).
 
+Only the global generators are captured here; a generator object the loop owns (a
+``torch.Generator`` for data order or augmentation) is part of the loop's state and is saved
+with it (``engine.resume``).
+
 Exact resumption with DataLoader workers: workers prefetch ahead of the step that is
 checkpointed, so per-sample randomness (augmentation) that must replay bit for bit after a
 resume should come from :func:`sample_rng` (a function of base seed, epoch and sample index),

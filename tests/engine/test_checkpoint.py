@@ -345,3 +345,14 @@ def test_check_finite_names_step_and_term():
     assert err.value.step == 12 and err.value.term == "region" and math.isnan(err.value.value)
     with pytest.raises(NonFiniteLossError, match="'box' is inf"):
         check_finite({"box": float("inf")}, step=0)
+
+
+def test_checkpoint_modules_never_unpickle():
+    import anatomy_vlm.engine.checkpoint as checkpoint
+
+    folder = Path(checkpoint.__file__).parent
+    for name in ("checkpoint", "state_io", "rng", "distributed", "resume", "guards"):
+        text = (folder / f"{name}.py").read_text(encoding="utf-8")
+        for pattern in ("import pickle", "torch.load(", "allow_pickle=True", "np.load(",
+                        "all_gather_object", "broadcast_object_list"):
+            assert pattern not in text, f"{name}.py uses {pattern}"
