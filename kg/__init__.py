@@ -11,7 +11,7 @@ Importing ``kg`` is cheap: the graph class and everything heavy load on first us
 
 from __future__ import annotations
 
-from kg.errors import KGError, OntologyError, QueryError, UnknownTermError
+from kg.errors import KGError, OntologyError, QueryError, QueryLimitError, UnknownTermError
 from kg.sets import NamedSet, finding_set, region_set
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "KGError",
     "OntologyError",
     "QueryError",
+    "QueryLimitError",
     "UnknownTermError",
 ]
 

@@ -33,26 +33,52 @@ def add_parser(subparsers, *, name: str = "kg", help: str = "query and export th
     p.add_argument("text", metavar="TEXT")
     p.add_argument("--type", action="append", dest="types", metavar="TYPE",
                    choices=["anatomy", "finding", "disease", "device", "qualifier"], help="restrict to a node type (repeatable)")
-    p.add_argument("--limit", type=int, default=5)
+    p.add_argument("--limit", type=_positive_int, default=5, help="at most this many matches (default 5)")
     p = leaf("findings-at", _findings_at, "findings seen at an anatomy or its parts, ranked by evidence")
     p.add_argument("anatomy", metavar="ANATOMY")
     p.add_argument("--no-parts", action="store_true", help="only the anatomy itself, not its parts")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_positive_int, default=20, help="at most this many findings (default 20)")
     p = leaf("locations-of", _locations_of, "regions where a finding occurs, ranked")
     p.add_argument("finding", metavar="FINDING")
     p.add_argument("--region-set", default="cig29", metavar="NAME",
                    help="answer in this region set's terms (cig29 default, cig36, cig38_text) or 'raw' for the anatomy the sources name")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=_positive_int, default=20, help="at most this many regions (default 20)")
     p = leaf("path", _path, "shortest labelled path(s) between two nodes")
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
-    p.add_argument("-k", type=int, default=1, help="number of shortest paths")
+    p.add_argument("-k", type=_positive_int, default=1, help="number of shortest paths (default 1)")
     p = leaf("sparql", _sparql, "SPARQL SELECT over the ontology and the evidence graph")
     p.add_argument("query", metavar="QUERY|FILE")
+    p.add_argument("--max-rows", type=_positive_int, default=None, metavar="N",
+                   help="stop (exit 2) when the answer has more rows than this (default 50000)")
+    p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="stop (exit 2) after this many seconds of evaluation (default 10)")
     p = leaf("export", _export, "export the graph as Turtle, GraphML or PyG tensors")
     p.add_argument("--format", required=True, choices=["ttl", "graphml", "pyg"])
     p.add_argument("--out", required=True, type=Path, metavar="PATH")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    from kg.rdf import MAX_TIMEOUT_S
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= MAX_TIMEOUT_S:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds, not {text}")
+    return value
 
 
 def _kg():
@@ -143,11 +169,15 @@ def _sparql(args) -> int:
     if looks_like_file or _is_file(path):
         if not _is_file(path):
             raise KGError(f"SPARQL file not found: {text}")
+        from kg.rdf import MAX_QUERY_CHARS
+
+        if path.stat().st_size > 4 * MAX_QUERY_CHARS:
+            raise KGError(f"SPARQL file {text} is {path.stat().st_size} bytes; a query is at most {MAX_QUERY_CHARS} characters")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             raise KGError(f"SPARQL file is not UTF-8 text: {text}") from None
-    rows = _kg().sparql(text)
+    rows = _kg().sparql(text, max_rows=args.max_rows, timeout=args.timeout)
     lines = ["\t".join(str(v) for v in row.values()) for row in rows]
     if rows:
         lines.insert(0, "\t".join(rows[0].keys()))

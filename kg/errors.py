@@ -23,3 +23,11 @@ class UnknownTermError(KGError):
 
 class QueryError(KGError):
     """A malformed SPARQL query or an unsupported export request."""
+
+
+class QueryLimitError(QueryError):
+    """A SPARQL query ran past its row or wall-clock limit. ``reason``: ``"rows"`` or ``"timeout"``."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)

@@ -7,8 +7,13 @@ import, so ``anatomy-vlm kg export`` stays light); :func:`load_hetero_data` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import stat
+import tempfile
+import threading
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,30 +30,129 @@ def export(kg, fmt: str, out: Path) -> list[Path]:
 
     ``ttl``/``graphml``: ``out`` is the file. ``pyg``: ``out`` is the ``.safetensors`` file
     (suffix added when missing) and its id mapping goes beside it as ``<stem>.mapping.json``.
+
+    All or nothing: every part is written to a temporary beside its target and flushed to disk;
+    the targets are replaced only when all parts are written. A target that exists must be a
+    regular file (a folder, device, pipe or socket is refused before anything is written). On
+    any failure, SIGINT or SIGTERM the temporaries are removed and the old files stay as they were;
+    an OSError (full or read-only disk…) becomes one :class:`~kg.errors.KGError` line.
     """
     if fmt not in FORMATS:
         raise QueryError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if out.exists() and out.is_dir():
-        raise KGError(f"--out {out} is a folder; give a file path")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(out)
+    _check_target(out)  # also the path as given, before a suffix is added (``--out /dev/full``)
+    if fmt == "pyg" and out.suffix != ".safetensors":
+        out = out.with_name(out.name + ".safetensors")
+    targets = [out] if fmt != "pyg" else [out, out.with_name(out.name[: -len(".safetensors")] + ".mapping.json")]
+    for target in targets:
+        _check_target(target)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise KGError(f"cannot create the folder of {out}: {err.strerror or err}") from None
+    return _write_all(targets, lambda: _payloads(kg, fmt))
+
+
+def _payloads(kg, fmt: str) -> list[bytes]:
+    """The bytes of every part, in the order of the targets."""
     if fmt == "ttl":
         from kg.rdf import rdf_graph
 
         data = rdf_graph(kg).serialize(format="turtle")
-        _atomic_bytes(out, data.encode("utf-8") if isinstance(data, str) else data)
-        return [out]
+        return [data.encode("utf-8") if isinstance(data, str) else data]
     if fmt == "graphml":
-        return [_graphml(kg, out)]
-    return _pyg(kg, out)
+        return [_graphml_bytes(kg)]
+    from safetensors.numpy import save
+
+    arrays, mapping = hetero_arrays(kg)
+    return [save(arrays, metadata={"format": PYG_FORMAT, "kg_version": kg.version}),
+            (json.dumps(mapping, indent=1) + "\n").encode("utf-8")]
 
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _check_target(target: Path) -> None:
+    """Refuse a target that exists and is not a regular file (followed through symlinks)."""
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise KGError(f"cannot write {target}: {err.strerror or err}") from None
+    if not stat.S_ISREG(mode):
+        raise KGError(f"--out {target} is {_kind(mode)}, not a regular file; give a file path")
 
 
-def _graphml(kg, out: Path) -> Path:
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _write_all(targets: list[Path], payloads) -> list[Path]:
+    """Temporaries first, then replace every target; temporaries removed on any failure or signal."""
+    temps: list[Path] = []
+    with _cleanup_on_signal():
+        try:
+            for target, data in zip(targets, payloads(), strict=True):
+                _write_synced(_temporary(target, temps), data)
+            for target in targets:  # a target swapped for a special file meanwhile is still refused
+                _check_target(target)
+            for temp, target in zip(temps, targets, strict=True):
+                os.replace(temp, target)
+            return targets
+        except OSError as err:
+            raise KGError(f"export failed writing {getattr(err, 'filename', None) or targets[0]}: "
+                          f"{err.strerror or err}; nothing was replaced") from None
+        finally:
+            for temp in temps:
+                temp.unlink(missing_ok=True)
+
+
+def _temporary(target: Path, temps: list[Path]) -> Path:
+    """An exclusive new file beside ``target`` (listed in ``temps`` at once, for the cleanup) with
+    the mode the target has, or would get from the umask."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    temps.append(Path(name))
+    try:
+        os.fchmod(fd, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o666 & ~_umask())
+    finally:
+        os.close(fd)
+    return temps[-1]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def _cleanup_on_signal():
+    """SIGTERM raises SystemExit(143) while exporting, so ``finally`` blocks remove temporaries
+    (SIGINT already raises KeyboardInterrupt). Only the main thread can set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _graphml_bytes(kg) -> bytes:
     import networkx as nx
 
     graph = nx.MultiDiGraph(kg_version=kg.version)
@@ -65,10 +169,7 @@ def _graphml(kg, out: Path) -> Path:
                        studies=int(n), pmi=float(pmi))
     for a, r, w, _note in kg.raw.get("projections", []):
         graph.add_edge(a, r, key="projects_onto", relation="projects_onto", provenance="projections.tsv", weight=float(w))
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    nx.write_graphml(graph, tmp)
-    os.replace(tmp, out)
-    return out
+    return ("\n".join(nx.generate_graphml(graph)) + "\n").encode("utf-8")
 
 
 def hetero_arrays(kg) -> tuple[dict[str, np.ndarray], dict]:
@@ -124,20 +225,6 @@ def hetero_arrays(kg) -> tuple[dict[str, np.ndarray], dict]:
         "edge_attr_names": {"|".join(et): names[et] for et in sorted(edges)},
     }
     return arrays, mapping
-
-
-def _pyg(kg, out: Path) -> list[Path]:
-    from safetensors.numpy import save_file
-
-    if out.suffix != ".safetensors":
-        out = out.with_name(out.name + ".safetensors")
-    arrays, mapping = hetero_arrays(kg)
-    mapping_path = out.with_name(out.name[: -len(".safetensors")] + ".mapping.json")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    save_file(arrays, str(tmp), metadata={"format": PYG_FORMAT, "kg_version": kg.version})
-    os.replace(tmp, out)
-    _atomic_bytes(mapping_path, (json.dumps(mapping, indent=1) + "\n").encode("utf-8"))
-    return [out, mapping_path]
 
 
 def _hetero(arrays: dict[str, np.ndarray], mapping: dict):

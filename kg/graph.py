@@ -125,7 +125,11 @@ class AnatomyKG:
         return len(self._nodes)
 
     def resolve(self, text: str, *, types=None, limit: int = 5) -> list[Match]:
-        """Nodes matching free text, best first (see :class:`kg.resolve.Resolver`)."""
+        """Nodes matching free text, best first (see :class:`kg.resolve.Resolver`); ``limit`` ≥ 1."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise QueryError(f"limit must be a positive whole number, not {limit!r}")
+        if not isinstance(text, str):
+            raise QueryError(f"resolve takes text, not {type(text).__name__}")
         if self._resolver is None:
             from kg.resolve import Resolver
 
@@ -278,11 +282,16 @@ class AnatomyKG:
 
         return propagate_labels(self, labels, region_ids, finding_ids)
 
-    def sparql(self, query: str) -> list[dict]:
-        """SPARQL SELECT over ontology + evidence; rows as ``{variable: value}``. See :mod:`kg.rdf`."""
-        from kg.rdf import sparql
+    def sparql(self, query: str, *, max_rows: int | None = None, timeout: float | None = None) -> list[dict]:
+        """SPARQL SELECT/ASK over ontology + evidence; rows as ``{variable: value}``. See :func:`kg.rdf.sparql`.
 
-        return sparql(self, query)
+        ``max_rows`` (default 50,000) and ``timeout`` seconds (default 10) bound the query; past
+        either it stops with :class:`~kg.errors.QueryLimitError`. SERVICE, FROM and GRAPH are refused.
+        """
+        from kg.rdf import DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S, sparql
+
+        return sparql(self, query, max_rows=DEFAULT_MAX_ROWS if max_rows is None else max_rows,
+                      timeout=DEFAULT_TIMEOUT_S if timeout is None else timeout)
 
     def export(self, fmt: str, out: Path | str) -> list[Path]:
         """Write the graph as ``ttl``, ``graphml`` or ``pyg`` (safetensors + JSON); returns the files."""

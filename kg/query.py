@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from kg.errors import QueryError
 from kg.sets import region_set as named_region_set
 from kg.types import Ranked, Step
 
@@ -216,6 +217,8 @@ def paths(kg, a: str, b: str, *, k: int = 1) -> list[list[Step]]:
     studies, and ``projects_onto``; walked in either direction (``Step.inverse``). [] when
     the two nodes are not connected.
     """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise QueryError(f"k must be a positive whole number of paths, not {k!r}")
     src, dst = kg.to_id(a), kg.to_id(b)
     adj = _adjacency(kg)
     if src == dst:

@@ -14,8 +14,15 @@ evidence), ``?f avlm:co_occurs_with ?g`` and ``?a avlm:projects_onto ?r``.
 
 from __future__ import annotations
 
-from kg.errors import QueryError
+import time
+
+from kg.errors import KGError, QueryError, QueryLimitError
 from kg.ontology import NS
+
+DEFAULT_MAX_ROWS = 50_000
+DEFAULT_TIMEOUT_S = 10.0
+MAX_TIMEOUT_S = 3600.0
+MAX_QUERY_CHARS = 100_000
 
 _TOP = {"anatomy": "AnatomicalEntity", "finding": "Finding", "disease": "Disease",
         "device": "SupportDevice", "qualifier": "Qualifier"}
@@ -141,24 +148,121 @@ def _add_evidence(kg, g, avlm, Literal, RDF, XSD, shortcuts: bool) -> None:
     g.addN((s, p, o, g) for s, p, o in triples)
 
 
-def sparql(kg, query: str) -> list[dict]:
+def sparql(kg, query: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout: float = DEFAULT_TIMEOUT_S) -> list[dict]:
     """Run a SPARQL SELECT (or ASK) query; rows as ``{variable: str | int | float | None}``.
 
-    Prefixes ``avlm:``, ``rdfs:``, ``owl:``, ``skos:``, ``rdf:``, ``xsd:`` are predefined.
-    A malformed or non-SELECT/ASK query raises QueryError.
+    Prefixes ``avlm:``, ``rdfs:``, ``owl:``, ``skos:``, ``rdf:``, ``xsd:`` are predefined. The
+    graph answers from itself only: ``SERVICE`` (also ``SILENT``), ``FROM``/``FROM NAMED`` and
+    ``GRAPH`` are refused after parsing, before anything is evaluated, so no query makes the
+    process open a connection or a file. Updates (``LOAD``, ``INSERT``…) do not parse as queries.
+
+    Args:
+        max_rows: more result rows than this stops the query (add ``LIMIT`` to page).
+        timeout: wall-clock seconds of evaluation (the one-off RDF build not counted).
+    Raises:
+        QueryError: malformed, refused, or failing in evaluation (a bad regex…);
+        QueryLimitError: over ``max_rows`` or ``timeout`` (``reason`` says which).
     """
+    _check_limits(max_rows, timeout)
+    prepared = _prepare(query)
     graph = rdf_graph(kg, shortcuts=True)
+    guard = _Deadline(timeout)
     try:
-        result = graph.query(query, initNs=_PREFIXES)
+        result = _bounded(graph, guard).query(prepared)
+        if result.type == "ASK":
+            return [{"ask": bool(result.askAnswer)}]
+        names = [str(v) for v in result.vars]
+        rows = []
+        for row in result:
+            if len(rows) >= max_rows:
+                raise QueryLimitError("rows", f"SPARQL query returned more than {max_rows} rows; "
+                                      "add LIMIT/OFFSET or raise --max-rows")
+            guard.check()
+            rows.append({name: _py(row[i]) for i, name in enumerate(names)})
+        return rows
+    except KGError:
+        raise
+    except Exception as err:  # rdflib raises many types while evaluating (bad regex, type errors…)
+        raise QueryError(f"SPARQL evaluation failed: {_first_line(err)}") from err
+
+
+def _check_limits(max_rows, timeout) -> None:
+    if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+        raise QueryError(f"max_rows must be a positive whole number, not {max_rows!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_TIMEOUT_S:
+        raise QueryError(f"timeout must be a number of seconds in (0, {MAX_TIMEOUT_S:g}], not {timeout!r}")
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+
+
+def _prepare(query: str):
+    """Parse and translate to algebra; refuse what would reach outside this graph or is not a query."""
+    from rdflib.plugins.sparql.processor import prepareQuery
+
+    if not isinstance(query, str):
+        raise QueryError(f"a SPARQL query is text, not {type(query).__name__}")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"SPARQL query is {len(query)} characters; at most {MAX_QUERY_CHARS} are read")
+    try:
+        prepared = prepareQuery(query, initNs=_PREFIXES)
     except Exception as err:  # pyparsing / rdflib raise many types
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise QueryError(f"bad SPARQL query: {first[:300]}") from err
-    if result.type == "ASK":
-        return [{"ask": bool(result.askAnswer)}]
-    if result.type != "SELECT":
-        raise QueryError(f"only SELECT and ASK queries are supported, not {result.type}")
-    names = [str(v) for v in result.vars]
-    return [{name: _py(row[i]) for i, name in enumerate(names)} for row in result]
+        raise QueryError(f"bad SPARQL query: {_first_line(err)}") from err
+    algebra = prepared.algebra
+    if algebra.name not in ("SelectQuery", "AskQuery"):
+        kind = algebra.name.replace("Query", "").upper()
+        raise QueryError(f"only SELECT and ASK queries are supported, not {kind}")
+    if algebra.get("datasetClause"):
+        raise QueryError("FROM / FROM NAMED refused: the graph answers from itself only (no remote or file graphs)")
+    _refuse_outside(algebra)
+    return prepared
+
+
+def _refuse_outside(algebra) -> None:
+    """Walk the algebra tree: a SERVICE (federated, would send HTTP) or GRAPH pattern is refused."""
+    from rdflib.plugins.sparql.parserutils import CompValue
+
+    stack = [algebra]
+    while stack:
+        part = stack.pop()
+        if isinstance(part, CompValue):
+            if part.name == "ServiceGraphPattern":
+                raise QueryError("SERVICE refused: the graph answers from itself only (no federated or remote queries)")
+            if part.name == "Graph":
+                raise QueryError("GRAPH patterns are not supported: this graph has no named graphs")
+            stack.extend(part.values())
+        elif isinstance(part, (list, tuple)):
+            stack.extend(part)
+
+
+class _Deadline:
+    """Wall-clock budget of one query; ``check`` raises QueryLimitError once it is spent."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.end = time.monotonic() + timeout
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise QueryLimitError("timeout", f"SPARQL query stopped after {self.timeout:g} s "
+                                  "(--timeout); narrow it or add LIMIT")
+
+
+def _bounded(graph, guard: _Deadline):
+    """A view of ``graph`` (same store) whose triple matching checks the deadline: every pattern
+    match of the evaluation goes through ``triples``, so a runaway join stops within ~a ms."""
+    from rdflib import Graph
+
+    class _BoundedGraph(Graph):
+        def triples(self, triple):
+            guard.check()
+            for n, found in enumerate(super().triples(triple)):
+                if not n & 255:
+                    guard.check()
+                yield found
+
+    return _BoundedGraph(store=graph.store, identifier=graph.identifier, namespace_manager=graph.namespace_manager)
 
 
 def _py(term):
