@@ -344,3 +344,70 @@ def test_out_is_a_file_exits_2(phantom, prior_run, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     _one_error_line(capsys, "--checkpoint", prior_run, "--data", phantom, "--out", blocker)
+
+
+def _copy(phantom: Path, to: Path, *, domain: str | None = None, drop_truth: bool = False) -> Path:
+    import shutil
+
+    shutil.copytree(phantom, to)
+    truth = to / "phantom_truth.jsonl"
+    if drop_truth:
+        truth.unlink()
+    elif domain is not None:
+        records = [json.loads(line) for line in truth.read_text().splitlines()]
+        truth.write_text("".join(json.dumps({**r, "domain": domain}) + "\n" for r in records))
+    return to
+
+
+def test_repeated_data_scored_per_domain(phantom, prior_run, tmp_path):
+    shifted = _copy(phantom, tmp_path / "shifted", domain="low_dose")
+    metrics = evaluate(
+        [prior_run], [phantom, shifted], split="test", out=tmp_path / "e", progress=False, n_boot=0
+    )
+    n_test = sum(r["split"] == "test" for r in read_phantom_truth(phantom).values())
+    assert set(metrics["results"]["prior"]) == {"id", "low_dose"}
+    assert (
+        metrics["domains"]["id"]["n_images"] == metrics["domains"]["low_dose"]["n_images"] == n_test
+    )
+    assert metrics["protocol"]["data"] == ["phantom", "shifted"]
+    scores = np.load(tmp_path / "e" / "scores.npz", allow_pickle=False)
+    assert len(scores["image_ids"]) == 2 * n_test
+    # the same subject ids in both folders are different patients
+    assert len(set(scores["image_patients"])) == 2 * len(set(scores["image_patients"][:n_test]))
+
+
+def test_real_data_truth_is_the_dataset_labels(phantom, prior_run, tmp_path):
+    """Without phantom_truth.jsonl the truth is the loader's own labels, hedged ones left out,
+    and the domain is ``id``."""
+    from anatomy_vlm.data.datasets import open_dataset
+
+    real = _copy(phantom, tmp_path / "real", drop_truth=True)
+    metrics = evaluate(
+        [prior_run],
+        [real],
+        split="all",
+        out=tmp_path / "e",
+        progress=False,
+        n_boot=0,
+        min_positives=1,
+    )
+    assert metrics["protocol"]["truth"] == ["dataset_labels"]
+    assert set(metrics["results"]["prior"]) == {"id"}
+    dataset = open_dataset("mimic", real, region_set="cig29", finding_set="core", load_masks=False)
+    samples = [dataset[i] for i in range(len(dataset))]
+    firm = np.stack([(s.region_labels.numpy() == 1) & ~s.region_uncertain.numpy() for s in samples])
+    negative = np.stack(
+        [(s.region_labels.numpy() == 0) & ~s.region_uncertain.numpy() for s in samples]
+    )
+    cells = metrics["domains"]["id"]["cells"]
+    assert any(cells.values())
+    for j, finding in enumerate(dataset.finding_set.ids):
+        expected = [
+            r
+            for i, r in enumerate(dataset.region_set.ids)
+            if firm[:, i, j].any() and negative[:, i, j].any()
+        ]
+        assert cells[finding] == expected
+        per = metrics["results"]["prior"]["id"]["per_finding"][finding]
+        used = [dataset.region_set.ids.index(r) for r in cells[finding]]
+        assert per["n_pos"] == int(firm[:, used, j].sum())
