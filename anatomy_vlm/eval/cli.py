@@ -60,7 +60,7 @@ def add_parser(subparsers, *, name: str, help: str) -> None:
 
 def _main(args: argparse.Namespace) -> int:
     from anatomy_vlm.errors import ConfigError
-    from anatomy_vlm.eval.evaluate import evaluate
+    from anatomy_vlm.eval.evaluator import evaluate
 
     if args.n_boot < 0:
         raise ConfigError(f"--n-boot must be at least 0, got {args.n_boot}")

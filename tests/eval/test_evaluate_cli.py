@@ -411,3 +411,17 @@ def test_real_data_truth_is_the_dataset_labels(phantom, prior_run, tmp_path):
         per = metrics["results"]["prior"]["id"]["per_finding"][finding]
         used = [dataset.region_set.ids.index(r) for r in cells[finding]]
         assert per["n_pos"] == int(firm[:, used, j].sum())
+
+
+def test_package_api_is_light_and_callable():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, anatomy_vlm.eval.evaluator, anatomy_vlm.eval.cli\n"
+        "from anatomy_vlm.eval import evaluate, evaluate_scores\n"
+        "assert callable(evaluate) and callable(evaluate_scores)\n"
+        "assert 'torch' not in sys.modules, 'importing anatomy_vlm.eval imported torch'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
