@@ -25,7 +25,7 @@ Methods:
   for"…) as uncertain. medspaCy's default rules hold few hedges (no "may", "could", "likely",
   "question of"), so ``context_parser_triggers`` adds the parser's own trigger tables
   (``anatomy_vlm.report.negation``: pre/post negation and hedge cues, pseudo-triggers,
-  "versus" both ways, clause terminators) as ConText rules: the strongest ConText baseline,
+  clause terminators; "versus"/"vs" as both-ways hedges) as ConText rules: the strongest ConText baseline,
   and the "ConText with our rules" alternative to the parser's own scope logic. spaCy's thinc imports torch when it is installed, so the medspaCy side
   runs in a child process with an import hook that refuses ``torch``; the result records
   that torch stayed out of both processes.
@@ -186,8 +186,9 @@ def trigger_rules() -> list[dict]:
               (N.PRE_UNC, "POSSIBLE_EXISTENCE", "FORWARD"), (N.POST_UNC, "POSSIBLE_EXISTENCE", "BACKWARD"),
               (N.PSEUDO, "PSEUDO", "PSEUDO"))
     rules = [{"literal": " ".join(p), "category": c, "direction": d} for t, c, d in tables for p in t]
-    rules += [{"literal": " ".join(p), "category": "POSSIBLE_EXISTENCE", "direction": "BIDIRECTIONAL"}
-              for p in N.BOTH_WAYS_UNC]
+    # the parser hedges what "versus" joins; ConText can only say "both ways"
+    rules += [{"literal": w, "category": "POSSIBLE_EXISTENCE", "direction": "BIDIRECTIONAL"}
+              for w in ("versus", "vs")]
     rules += [{"literal": w, "category": "TERMINATE", "direction": "TERMINATE"}
               for w in sorted(N.TERMINATORS) if w.isalpha()]
     return rules

@@ -89,7 +89,8 @@ class Lexicon:
                 if node.type not in ("anatomy", *FINDING_TYPES):
                     continue
                 for term in _terms(node, source):
-                    if (node.id, term.lower()) not in vocabulary.AMBIGUOUS:
+                    # a coordination ("nodule or mass") is two mentions in report text, not one
+                    if (node.id, term.lower()) not in vocabulary.AMBIGUOUS and " or " not in f" {term.lower()} ":
                         lexicon.add(term, Entry(node.id, kind, source))
         for node_id, terms in vocabulary.SUPPLEMENT.items():
             if node_id in lexicon.node_types:
@@ -118,9 +119,11 @@ class Lexicon:
         """``left`` | ``right`` | ``bilateral`` | ``midline`` | None for a region id."""
         return self.laterality.get(node_id)
 
-    def match_at(self, tokens: list[Token], i: int) -> tuple[int, Entry] | None:
-        """The longest lexicon phrase starting at token ``i``: ``(length, entry)`` or None."""
-        for length in range(min(self.max_len, len(tokens) - i), 0, -1):
+    def match_at(self, tokens: list[Token], i: int, limit: int | None = None) -> tuple[int, Entry] | None:
+        """The longest lexicon phrase starting at token ``i`` and ending by token ``limit``
+        (default: the end): ``(length, entry)`` or None."""
+        end = len(tokens) if limit is None else min(limit, len(tokens))
+        for length in range(min(self.max_len, end - i), 0, -1):
             window = tokens[i : i + length]
             entry = self.abbreviations.get(tuple(t.text for t in window))
             if entry is None:

@@ -67,6 +67,9 @@ def share_locations(findings, tokens) -> None:
 
 
 def crosses(stops: frozenset[int], left: int, right: int) -> bool:
+    """Whether a stop lies in ``[left, right)`` (scans the shorter of the gap and the stops)."""
+    if right - left < len(stops):
+        return any(i in stops for i in range(left, right))
     return any(left <= i < right for i in stops)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from anatomy_vlm.report.lexicon import Token
 
-__all__ = ["Assertion", "Triggers", "find_triggers", "assertion_of"]
+__all__ = ["Assertion", "Triggers", "find_triggers", "assertion_of", "orient"]
 
 
 def _phrases(*items: str) -> tuple[tuple[str, ...], ...]:
@@ -32,6 +32,7 @@ PRE_NEG = _phrases(
     "no", "not", "without", "negative for", "free of", "absence of", "absent", "no evidence of",
     "no evidence for", "no sign of", "no signs of", "no findings of", "nor", "never",
     "resolution of", "resolved", "removal of", "interval removal of", "clear of", "neither",
+    "clearing of", "interval clearing of", "clearance of", "interval resolution of",
     "no longer", "rather than", "isn't", "aren't", "wasn't", "none",
 )
 POST_NEG = _phrases(
@@ -40,7 +41,9 @@ POST_NEG = _phrases(
     "has resolved", "have resolved", "resolved", "has been removed", "have been removed", "removed",
     "is gone", "are gone", "no longer seen", "no longer present", "is negative", "unlikely",
     "not noted", "not detected", "has cleared", "have cleared", "cleared", "not clearly seen",
-    "not definitely seen", "not well seen",
+    "not definitely seen", "not well seen", "no longer visualized", "no longer visible",
+    "no longer identified", "no longer evident", "no longer apparent", "no longer demonstrated",
+    "no longer noted", "has been withdrawn", "have been withdrawn",
 )
 PRE_UNC = _phrases(
     "possible", "possibly", "probable", "probably", "likely", "may", "might", "could",
@@ -49,7 +52,7 @@ PRE_UNC = _phrases(
     "suggested", "cannot exclude", "can not exclude", "cannot rule out", "can not rule out",
     "not exclude", "not rule out", "cannot be excluded", "could not exclude", "equivocal",
     "consider", "considered", "considerations", "consideration", "questioned", "presumably", "presumed", "differential",
-    "rule out", "evaluate for", "worrisome for", "question", "uncertain", "versus", "vs",
+    "rule out", "evaluate for", "worrisome for", "question", "uncertain",
     "favor", "favored", "borderline", "difficult to exclude",
     "not entirely excluded", "cannot be entirely excluded",
 )
@@ -61,8 +64,13 @@ POST_UNC = _phrases(
     "could be present", "is questionable", "is not entirely excluded", "is not ruled out",
     "not be excluded", "be excluded",
 )
-# Cues that hedge both neighbours ("air trapping versus technique").
-BOTH_WAYS_UNC = frozenset({("versus",), ("vs",)})
+# Cues that act in the other direction when theirs reaches no mention ("effusion suspected",
+# "cleared consolidation", "pneumothorax is no longer visualized").
+REVERSIBLE = frozenset(_phrases(
+    "suspected", "suspect", "possible", "likely", "probable", "questioned", "questionable",
+    "considered", "presumed", "favored", "suggested", "equivocal",
+    "resolved", "cleared", "removed", "no longer",
+))
 TERMINATORS = frozenset({";", ":", "but", "however", "although", "though", "except", "aside",
                          "apart", "which", "whereas", "while", "yet", "there", "otherwise", "?", "."})
 # Words that end a negation's scope but not a hedge's ("may be secondary to X" hedges X).
@@ -77,12 +85,14 @@ CLAUSE_OPENERS = frozenset({"mild", "mildly", "moderate", "moderately", "severe"
 
 @dataclass(frozen=True)
 class Trigger:
-    """A matched cue: ``kind`` in {neg, unc}, ``direction`` in {pre, post}, tokens ``[start, end)``."""
+    """A matched cue: ``kind`` in {neg, unc}, ``direction`` in {pre, post}, tokens ``[start, end)``;
+    ``reversible`` cues may be turned round by :func:`orient`."""
 
     kind: str
     direction: str
     start: int
     end: int
+    reversible: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,12 +103,36 @@ class Assertion:
 
 @dataclass(frozen=True)
 class Triggers:
-    """All cues of one sentence plus the token indices that end a scope."""
+    """All cues of one sentence plus the token indices that end a scope.
+
+    ``commas`` end a post-trigger's scope, except ``list_commas``: those inside a list that goes
+    on to ``or``/``nor``.
+    """
 
     triggers: tuple[Trigger, ...]
     terminators: frozenset[int]
     commas: frozenset[int]
     negation_terminators: frozenset[int] = frozenset()
+    list_commas: frozenset[int] = frozenset()
+    size: int = 0  # number of tokens
+
+    def blocked(self, scope: str, left: int, right: int) -> bool:
+        """Whether a stop of ``scope`` (``pre``, ``pre_neg`` or ``post``) lies in ``[left, right)``."""
+        counts = self._prefix(scope)
+        return counts[max(0, min(right, self.size))] - counts[max(0, min(left, self.size))] > 0
+
+    def _prefix(self, scope: str) -> tuple[int, ...]:
+        # counts[k] = stops before token k; built once per scope (the checks run per mention
+        # and cue, so a set scan per check would make a long sentence cubic)
+        cache = self.__dict__.setdefault("_prefix_cache", {})
+        if scope not in cache:
+            stops = {"pre": self.terminators, "pre_neg": self.terminators | self.negation_terminators,
+                     "post": self.terminators | (self.commas - self.list_commas)}[scope]
+            counts = [0]
+            for k in range(self.size):
+                counts.append(counts[-1] + (k in stops))
+            cache[scope] = tuple(counts)
+        return cache[scope]
 
 
 def find_triggers(tokens: list[Token]) -> Triggers:
@@ -112,28 +146,50 @@ def find_triggers(tokens: list[Token]) -> Triggers:
         for start, end in _matches(words, phrases, claimed):
             claimed[start:end] = [True] * (end - start)
             if kind != "pseudo":
-                found.append(Trigger(kind, direction, start, end))
-            if kind == "unc" and tuple(words[start:end]) in BOTH_WAYS_UNC:
-                found.append(Trigger(kind, "post", start, end))
+                reversible = tuple(words[start:end]) in REVERSIBLE
+                found.append(Trigger(kind, direction, start, end, reversible))
     terminators = {i for i, w in enumerate(words) if w in TERMINATORS and not claimed[i]}
-    commas = {i for i, w in enumerate(words) if w == ","}
-    for i in commas:
+    list_goes_on = _list_goes_on(words, terminators)
+    for i, w in enumerate(words):
         # ", mild atelectasis" opens a positive clause, unless a list goes on ("…, large X, or Y")
-        if i + 1 < len(words) and words[i + 1] in CLAUSE_OPENERS and not _list_goes_on(words, i, terminators):
+        if w == "," and i + 1 < len(words) and words[i + 1] in CLAUSE_OPENERS and not list_goes_on[i]:
             terminators.add(i)
+    commas = {i for i, w in enumerate(words) if w == ","}
     negation_only = {i for i, w in enumerate(words) if w in NEGATION_ONLY_TERMINATORS}
     return Triggers(tuple(sorted(found, key=lambda t: t.start)), frozenset(terminators),
-                    frozenset(commas), frozenset(negation_only))
+                    frozenset(commas), frozenset(negation_only),
+                    frozenset(i for i in commas if list_goes_on[i]), len(words))
 
 
-def _list_goes_on(words: list[str], comma: int, terminators: set[int]) -> bool:
-    """An ``or``/``nor`` later in the same clause: the comma separates list items."""
-    for k in range(comma + 1, len(words)):
+def _list_goes_on(words: list[str], terminators: set[int]) -> list[bool]:
+    """Per token: an ``or``/``nor`` follows later in the same clause (one backward pass)."""
+    goes_on = [False] * len(words)
+    seen = False
+    for k in range(len(words) - 1, -1, -1):
+        goes_on[k] = seen
         if k in terminators:
-            return False
-        if words[k] in ("or", "nor"):
-            return True
-    return False
+            seen = False
+        elif words[k] in ("or", "nor"):
+            seen = True
+    return goes_on
+
+
+def orient(triggers: Triggers, mentions: list[tuple[int, int]]) -> Triggers:
+    """Turn round each reversible cue whose direction reaches none of ``mentions`` (token
+    spans ``[start, end)``) while the other direction reaches one."""
+    turned = []
+    for trig in triggers.triggers:
+        if trig.reversible and not _reaches(triggers, trig, trig.direction, mentions):
+            other = "post" if trig.direction == "pre" else "pre"
+            if _reaches(triggers, trig, other, mentions):
+                trig = Trigger(trig.kind, other, trig.start, trig.end, False)
+        turned.append(trig)
+    return Triggers(tuple(turned), triggers.terminators, triggers.commas, triggers.negation_terminators,
+                    triggers.list_commas, triggers.size)
+
+
+def _reaches(triggers: Triggers, trig: Trigger, direction: str, mentions) -> bool:
+    return any(_in_scope(triggers, trig, direction, start, end) for start, end in mentions)
 
 
 def _matches(words: list[str], phrases, claimed: list[bool]):
@@ -153,19 +209,19 @@ def assertion_of(triggers: Triggers, start: int, end: int) -> Assertion:
     """Negated / uncertain status of the mention at tokens ``[start, end)``."""
     negated = uncertain = False
     for trig in triggers.triggers:
-        if trig.direction == "pre" and trig.end <= start:
-            stops = triggers.terminators | (triggers.negation_terminators if trig.kind == "neg" else frozenset())
-            hit = not _blocked(stops, trig.end, start)
-        elif trig.direction == "post" and trig.start >= end:
-            hit = not _blocked(triggers.terminators | triggers.commas, end, trig.start)
-        else:
+        if not _in_scope(triggers, trig, trig.direction, start, end):
             continue
-        if hit and trig.kind == "neg":
+        if trig.kind == "neg":
             negated = True
-        elif hit:
+        else:
             uncertain = True
     return Assertion(negated=negated, uncertain=uncertain and not negated)
 
 
-def _blocked(stops: frozenset[int], left: int, right: int) -> bool:
-    return any(left <= i < right for i in stops)
+def _in_scope(triggers: Triggers, trig: Trigger, direction: str, start: int, end: int) -> bool:
+    """Whether ``trig``, read in ``direction``, reaches the mention at tokens ``[start, end)``."""
+    if direction == "pre" and trig.end <= start:
+        return not triggers.blocked("pre_neg" if trig.kind == "neg" else "pre", trig.end, start)
+    if direction == "post" and trig.start >= end:
+        return not triggers.blocked("post", end, trig.start)
+    return False

@@ -23,12 +23,13 @@ from anatomy_vlm.report.locations import (
     share_locations,
     sides_of,
 )
-from anatomy_vlm.report.negation import Triggers, assertion_of, find_triggers
+from anatomy_vlm.report.negation import Triggers, assertion_of, find_triggers, orient
 from anatomy_vlm.report.sentences import Sentence, split_sentences
 
 __all__ = ["Mention", "parse_report", "parse_sentence"]
 
 _ALTERNATIVES = frozenset({"or", "versus", "vs"})
+_VERSUS = frozenset({"versus", "vs"})
 # A mention echoes its sentence up to this many characters; a longer sentence is echoed as a
 # window around the mention, so output stays proportional to the input (not to mentions x
 # sentence length).
@@ -97,7 +98,7 @@ def parse_report(text: str, kg=None, *, lexicon: Lexicon | None = None) -> list[
 def parse_sentence(text: str, sentence: Sentence, lex: Lexicon, *, index: int = 0) -> list[Mention]:
     """Mentions of one sentence (``sentence`` carries its span in ``text``)."""
     tokens = tokenize(text[sentence.start : sentence.end], offset=sentence.start)
-    items = _scan(tokens, lex)
+    items = _merge_heads(_scan(tokens, lex))
     triggers = find_triggers(tokens)
     findings = _composites(items, tokens, triggers) + [i for i in items if i.kind == "finding"]
     findings.sort(key=lambda i: i.start)
@@ -107,6 +108,7 @@ def parse_sentence(text: str, sentence: Sentence, lex: Lexicon, *, index: int = 
     for item in findings:
         _specialise(item, lex)
     alternatives = _alternatives(findings, tokens, triggers, text)
+    triggers = orient(triggers, [(item.start, item.end) for item in findings])
     statuses = {id(item): assertion_of(triggers, item.start, item.end) for item in findings}
     inherit_locations(findings, lambda item: not (statuses[id(item)].negated or item.negated))
     mentions = []
@@ -143,11 +145,22 @@ def _echo(text: str, sentence: Sentence, span: tuple[int, int]) -> str:
 
 
 def _scan(tokens: list[Token], lex: Lexicon) -> list[Phrase]:
-    """Longest-match scan for lexicon phrases, side words and generic sites."""
+    """Longest-match scan for lexicon phrases, side words and generic sites.
+
+    A place phrase gives way to a finding phrase that starts inside it and runs past it
+    ("left *chest tube*": the side word, then the device, not "left chest" and a bare "tube").
+    """
     items: list[Phrase] = []
     i = 0
     while i < len(tokens):
         best = _best_at(tokens, i, lex)
+        if best is not None and best.kind != "finding":
+            inner = _finding_inside(tokens, best, lex)
+            if inner is not None:
+                best = _best_at(tokens, i, lex, limit=inner)
+                if best is None:
+                    i = inner
+                    continue
         if best is None:
             i += 1
             continue
@@ -156,9 +169,33 @@ def _scan(tokens: list[Token], lex: Lexicon) -> list[Phrase]:
     return items
 
 
-def _best_at(tokens: list[Token], i: int, lex: Lexicon) -> Phrase | None:
+def _finding_inside(tokens: list[Token], place: Phrase, lex: Lexicon) -> int | None:
+    for j in range(place.start + 1, place.end):
+        hit = lex.match_at(tokens, j)
+        if hit is not None and hit[1].kind == "finding" and j + hit[0] > place.end:
+            return j
+    return None
+
+
+def _merge_heads(items: list[Phrase]) -> list[Phrase]:
+    """A generic head right after a finding is part of it: "mass lesion" is one mass, not a mass
+    and a lesion (``V.GENERIC_HEADS``)."""
+    kept: list[Phrase] = []
+    for item in items:
+        previous = kept[-1] if kept else None
+        if (previous is not None and item.kind == "finding" and previous.kind == "finding"
+                and item.node_id in V.GENERIC_HEADS and previous.end == item.start):
+            previous.end = item.end
+            continue
+        kept.append(item)
+    return kept
+
+
+def _best_at(tokens: list[Token], i: int, lex: Lexicon, *, limit: int | None = None) -> Phrase | None:
+    """The longest phrase starting at token ``i`` (ending by token ``limit`` when given)."""
+    limit = len(tokens) if limit is None else limit
     candidates: list[Phrase] = []
-    hit = lex.match_at(tokens, i)
+    hit = lex.match_at(tokens, i, limit)
     if hit is not None:
         length, entry = hit
         plural = entry.kind == "anatomy" and _plural_pair(tokens[i + length - 1], entry.node_id, lex)
@@ -168,7 +205,7 @@ def _best_at(tokens: list[Token], i: int, lex: Lexicon) -> Phrase | None:
             phrase.locations.append(Phrase("side", i, i + 1, sides=(prefix,)))
         candidates.append(phrase)
     for length in (3, 2, 1):
-        key = tuple(t.norm for t in tokens[i : i + length])
+        key = tuple(t.norm for t in tokens[i : min(i + length, limit)])
         if len(key) < length:
             continue
         if key in V.GENERIC_SITES:
@@ -267,7 +304,10 @@ def _specialise(item: Phrase, lex: Lexicon) -> None:
 
 def _alternatives(findings, tokens, triggers, text: str) -> set[int]:
     """Findings offered as alternatives are hedged: "atelectasis or pneumonia",
-    "atelectasis/airspace disease", and a finding followed by "or …" ("effusion or thickening")."""
+    "atelectasis/airspace disease", a finding followed by "or …"/"versus …" ("effusion or
+    thickening"), and one a few words after "versus" ("inflation versus mild scarring").
+    "versus" hedges only what it joins: "cardiomegaly with atelectasis versus pneumonia"
+    leaves the cardiomegaly asserted."""
     hedged: set[int] = set()
     for left, right in zip(findings, findings[1:], strict=False):
         between = [tokens[k].text.lower() for k in range(left.end, right.start)]
@@ -275,10 +315,15 @@ def _alternatives(findings, tokens, triggers, text: str) -> set[int]:
         joined = (_ALTERNATIVES & set(between)) or (not between and raw.strip() == "/")
         if len(between) <= 4 and joined and not crosses(triggers.terminators, left.end, right.start):
             hedged.update((id(left), id(right)))
+    previous_end = 0
     for item in findings:
         following = [t.text.lower() for t in tokens[item.end : item.end + 2] if t.text != ","]
-        if following[:1] == ["or"] and following[1:2] not in (["no"], ["not"], ["without"]):
+        if following[:1] and following[0] in _ALTERNATIVES and following[1:2] not in (["no"], ["not"], ["without"]):
             hedged.add(id(item))
+        before = range(max(previous_end, item.start - 4), item.start)
+        if any(tokens[k].text.lower() in _VERSUS for k in before):
+            hedged.add(id(item))
+        previous_end = max(previous_end, item.end)
     return hedged
 
 

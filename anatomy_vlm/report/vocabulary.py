@@ -10,8 +10,9 @@ from __future__ import annotations
 SUPPLEMENT: dict[str, tuple[str, ...]] = {
     "pleural_effusion": ("effusion", "pleural fluid", "pleural effusion"),
     "pneumothorax": ("pneumothorax", "PTX"),
-    "lung_opacity": ("opacity", "opacification", "opacified", "density", "airspace disease",
-                     "airspace opacity", "air space disease", "infiltrate", "infiltration"),
+    "lung_opacity": ("opacity", "opacification", "opacified", "density", "infiltrate", "infiltration"),
+    "airspace_opacity": ("airspace disease", "airspace opacity", "air space disease", "air space opacity",
+                         "airspace opacification", "air space opacification"),
     "consolidation": ("consolidation", "consolidative", "airspace consolidation", "consolidated"),
     "atelectasis": ("atelectasis", "atelectatic", "atelectatic change", "subsegmental atelectasis",
                     "discoid atelectasis", "linear atelectasis", "plate-like atelectasis",
@@ -152,6 +153,8 @@ COMPOSITES: tuple[tuple[frozenset[str], frozenset[str], str], ...] = (
     (frozenset({"cardiac_silhouette", "heart"}),
      frozenset({"enlarged", "enlargement", "large", "increased", "prominent", "cardiomegaly"}),
      "cardiomegaly"),
+    (frozenset({"aorta", "aortic_arch", "ascending_aorta", "descending_aorta"}),
+     frozenset({"tortuous", "tortuosity", "unfolded", "unfolding", "elongated", "elongation"}), "aortic_elongation"),
     (frozenset({"mediastinum", "upper_mediastinum"}),
      frozenset({"widened", "widening", "wide", "enlarged", "enlargement"}), "mediastinal_widening"),
     (frozenset({"hilar_structures", "left_hilar_structures", "right_hilar_structures"}),
@@ -182,7 +185,12 @@ NEGATING_COMPOSITES: tuple[tuple[frozenset[str], frozenset[str], str], ...] = (
 SPECIALISE: dict[str, tuple[tuple[str, str], ...]] = {
     "fracture": (("clavicle", "clavicle_fracture"), ("rib", "rib_fracture"), ("humer", "humeral_fracture"),
                  ("vertebra", "vertebral_fracture"), ("spine", "vertebral_fracture")),
+    # "the aorta is tortuous and calcified", "aortic knob calcification" (not the aortic valve)
+    "calcification": (("aorta", "aortic_atheromatosis"), ("aortic_arch", "aortic_atheromatosis")),
 }
+# A generic finding word right after a finding is its head noun, not a second mention
+# ("mass lesion", "nodular lesion"; "chest tube" is one lexicon phrase already).
+GENERIC_HEADS = frozenset({"lesion", "lung_lesion", "tube", "catheter", "support_devices"})
 # "calcified … granuloma": an adjective finding and the finding it qualifies, a few words apart,
 # are one finding (adjective id, its spellings, qualified id) → merged id.
 MERGES: dict[tuple[str, str], str] = {
