@@ -5,7 +5,9 @@ loader the model uses (every split at once), decodes the samples and returns a
 :class:`DatasetCheck`: the load summary (kept / skipped by reason), images, studies and patients
 per split, patients shared between splits (must be none), image sizes, region-box coverage,
 per-finding positive / negative / uncertain / not-mentioned counts at image level, region-label
-coverage, grounded report sentences and masks. ``problems`` lists what breaks the data contract;
+coverage, grounded report sentences and masks. ``skipped`` counts every skipped input by reason,
+at load and at decode (``unreadable_reasons``: the decode-time part). ``problems`` lists what
+breaks the data contract;
 the CLI (``anatomy-vlm data check``) exits 1 when there are any.
 
 Patient and image identifiers are never part of the result: it holds counts only, and its
@@ -49,6 +51,7 @@ class DatasetCheck:
     patients_shared: dict[str, int]
     checked: int = 0
     unreadable: int = 0
+    unreadable_reasons: dict[str, int] = field(default_factory=dict)
     invalid: int = 0
     image_size: dict[str, list[int]] = field(default_factory=dict)
     region_boxes: dict[str, float] = field(default_factory=dict)
@@ -73,7 +76,9 @@ class DatasetCheck:
             for s, c in self.splits.items()))
         shared = sum(self.patients_shared.values())
         out.append("patients shared between splits: " + (str(shared) if shared else "none"))
-        out.append(f"decoded {self.checked} samples: {self.unreadable} unreadable, {self.invalid} failing the "
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(self.unreadable_reasons.items()))
+        out.append(f"decoded {self.checked} samples: {self.unreadable} unreadable"
+                   + (f" ({reasons})" if reasons else "") + f", {self.invalid} failing the "
                    f"sample contract; sizes {self.image_size.get('min')} .. {self.image_size.get('max')} (H, W)")
         if self.region_boxes:
             out.append(f"region boxes: {self.region_boxes['present']:.1%} of region slots boxed")
@@ -150,7 +155,10 @@ def check_dataset(
             f"{pair} {n}" for pair, n in check.patients_shared.items() if n))
     if not dataset.records:
         check.problems.append("no images kept")
+    at_load = Counter(dataset.report.skipped)
     _decode(dataset, check, limit)
+    check.unreadable_reasons = dict(Counter(dataset.report.skipped) - at_load)
+    check.skipped = dict(dataset.report.skipped)  # at load and at decode, by reason
     check.seconds = round(time.perf_counter() - start, 2)
     return check
 

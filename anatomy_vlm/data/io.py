@@ -190,7 +190,8 @@ def _open_pil(handle: BinaryIO, name: str):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(handle)
     except Image.DecompressionBombError:
-        raise ImageTooLarge(f"{name}: decompression bomb", detail=f"over {MAX_PIXELS} pixels") from None
+        raise ImageTooLarge(f"{name}: decompression bomb (over {MAX_PIXELS} pixels)",
+                            detail=f"over {MAX_PIXELS} pixels") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise CorruptImage(f"corrupt image {name} ({type(err).__name__})", detail=type(err).__name__) from None
     _check_pixels(*img.size, name)
