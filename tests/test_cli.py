@@ -60,3 +60,42 @@ def test_light_commands_never_import_torch(argv, json_lines):
     # machine-readable output: one document, or one JSON object per line
     documents = proc.stdout.splitlines() if json_lines else [proc.stdout]
     assert documents and all(json.loads(doc) for doc in documents)
+
+
+@pytest.mark.parametrize("argv", [
+    ["no-such-command"],
+    ["data", "check"],
+    ["data", "check", "mimic"],
+    ["data", "check", "mimic", "root", "--limit", "many"],
+    ["data", "phantom", "--n", "abc", "--out", "x"],
+    ["kg", "resolve"],
+    ["report", "parse", "text", "--no-such-flag"],
+    ["--no-such-flag"],
+])
+def test_argument_errors_are_one_line_with_where_the_help_is(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert captured.out == "" and "\n" not in err and "usage:" not in err
+    assert err.startswith("anatomy-vlm") and ": error: " in err and "--help" in err
+
+
+@pytest.mark.parametrize(("raised", "shown"), [
+    (OSError(30, "Read-only file system", "/ro/out"), "Read-only file system"),
+    (OSError(40, "Too many levels of symbolic links", "loop"), "symbolic links"),
+    (RecursionError("maximum recursion depth exceeded"), "symlink loop"),
+])
+def test_os_and_recursion_errors_are_one_line_exit_2(capsys, monkeypatch, raised, shown):
+    import anatomy_vlm.data.check as check
+
+    def fail(*_args, **_kwargs):
+        raise raised
+
+    monkeypatch.setattr(check, "check_dataset", fail)
+    assert main(["data", "check", "mimic", "anywhere"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("anatomy-vlm: error:") and shown in err and "\n" not in err and "Traceback" not in err
+    with pytest.raises(type(raised)):  # --debug shows the traceback instead
+        main(["--debug", "data", "check", "mimic", "anywhere"])
