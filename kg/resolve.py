@@ -280,7 +280,7 @@ class Resolver:
             return
         found = sorted(set.intersection(*sets), key=lambda k: (len(k), k))
         for key in found[: limit * 4]:
-            cover = len(words) / len(key.split())
+            cover = min(1.0, len(set(words)) / len(key.split()))  # repeated words cover nothing more
             self._put(hits, self.keys[key], wanted, 0.6 * cover)
 
 
