@@ -199,11 +199,9 @@ def write_dicom(
     return path
 
 
-def require_real_crosswalk(vocabulary: str, label: str) -> None:
-    """Skip the calling test unless the ontology's crosswalk maps ``label`` (KG or TSV)."""
-    import pytest
-
+def assert_real_crosswalk(vocabulary: str, label: str) -> None:
+    """Fail the calling test unless the KG's crosswalk maps ``label`` (the ontology and
+    torchxrayvision are hard dependencies: a missing crosswalk is a failure, not a skip)."""
     from anatomy_vlm.data.datasets.labels import kg_crosswalk
 
-    if not kg_crosswalk()(vocabulary, label):
-        pytest.skip(f"{vocabulary} crosswalk does not map {label!r} here")
+    assert kg_crosswalk()(vocabulary, label), f"the {vocabulary} crosswalk does not map {label!r}"

@@ -56,9 +56,9 @@ def test_official_split(tmp_path):
 
 
 def test_chexpert_real_crosswalk(tmp_path):
-    from tests.data.fixtures_loaders import require_real_crosswalk
+    from tests.data.fixtures_loaders import assert_real_crosswalk
 
-    require_real_crosswalk("chexpert", "Cardiomegaly")
+    assert_real_crosswalk("chexpert", "Cardiomegaly")
     ds = open_dataset("chexpert", build_chexpert(tmp_path))
     sample = next(ds[i] for i in range(len(ds)) if ds.records[i].subject_id == "patient00001")
     f = sample.finding_set.ids

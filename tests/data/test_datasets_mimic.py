@@ -166,9 +166,9 @@ def test_scene_graph_settles_broad_labels_but_not_hedges(tmp_path):
     import gzip
     import json
 
-    from tests.data.fixtures_loaders import require_real_crosswalk
+    from tests.data.fixtures_loaders import assert_real_crosswalk
 
-    require_real_crosswalk("chexpert", "Support Devices")
+    assert_real_crosswalk("chexpert", "Support Devices")
     root = build_mimic(tmp_path)
     table = root / "mimic-cxr-2.0.0-chexpert.csv.gz"
     lines = gzip.decompress(table.read_bytes()).decode().splitlines()

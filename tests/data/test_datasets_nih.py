@@ -28,9 +28,9 @@ def test_nih_labels_boxes_and_splits(tmp_path):
 
 
 def test_nih_real_crosswalk(tmp_path):
-    from tests.data.fixtures_loaders import require_real_crosswalk
+    from tests.data.fixtures_loaders import assert_real_crosswalk
 
-    require_real_crosswalk("chestxray14", "Effusion")
+    assert_real_crosswalk("chestxray14", "Effusion")
     ds = open_dataset("nih", build_nih(tmp_path))
     sample = next(ds[i] for i in range(len(ds)) if ds.records[i].image_id == "00000001_000.png")
     f = sample.finding_set.ids

@@ -29,8 +29,7 @@ def test_openi(tmp_path, as_tgz):
 
 
 def test_openi_regions_through_the_kg(tmp_path):
-    if not kg_crosswalk()("openi_mesh", "Opacity"):
-        pytest.skip("openi_mesh crosswalk not available")
+    assert kg_crosswalk()("openi_mesh", "Opacity")  # a hard dependency: fail, never skip
     sample = open_dataset("openi", build_openi(tmp_path))[0]
     f, r = sample.finding_set.ids, sample.region_set.ids
     opacity = f.index("lung_opacity")

@@ -30,10 +30,7 @@ def test_padchest(tmp_path):
 def test_padchest_regions_through_the_kg(tmp_path):
     from anatomy_vlm.data.datasets.labels import kg_crosswalk
 
-    if not kg_crosswalk()("padchest_localizations", "loc cardiac"):
-        import pytest
-
-        pytest.skip("padchest_localizations crosswalk not available")
+    assert kg_crosswalk()("padchest_localizations", "loc cardiac")  # a hard dependency: fail, never skip
     ds = open_dataset("padchest", build_padchest(tmp_path))
     a = next(ds[i] for i in range(len(ds)) if ds.records[i].image_id == "a_pa.png")
     f, r = a.finding_set.ids, a.region_set.ids

@@ -86,3 +86,31 @@ def test_dataset_pickles_for_spawned_workers(tmp_path):
     after = clone[0]
     assert after.image_id == before.image_id
     assert after.region_labels.nan_to_num(7).equal(before.region_labels.nan_to_num(7))
+
+
+def test_a_broken_kg_raises_instead_of_changing_labels(tmp_path, monkeypatch):
+    """No fallback to a hand-copied table: the crosswalk, the is_a hierarchy, the region
+    locator, label propagation and the flip's lateral pairs all raise the KG's error."""
+    import anatomy_vlm.kgload as kgload
+    from anatomy_vlm.data.datasets.labels import kg_crosswalk, kg_hierarchy
+    from anatomy_vlm.data.datasets.regions import RegionLocator
+    from anatomy_vlm.data.types import lateral_pairs
+    from kg.errors import OntologyError
+    from tests.data.fixtures_datasets import build_nih
+
+    def broken():
+        raise OntologyError("ontology file corrupt (test)")
+
+    monkeypatch.setattr(kgload, "load_kg", broken)
+    for call in (kg_crosswalk, kg_hierarchy, lambda: RegionLocator(region_ids=("left_lung",),
+                                                                    crosswalk=stub_crosswalk, graph="kg"),
+                 lambda: lateral_pairs(("left_lung", "right_lung"))):
+        with pytest.raises(OntologyError):
+            call()
+    root = build_nih(tmp_path)
+    with pytest.raises(OntologyError):  # a loader on the KG (the default) fails, never degrades
+        open_dataset("nih", root)[0]
+    ds = open_dataset("nih", root, crosswalk=stub_crosswalk, hierarchy=None)  # KG-free by choice
+    assert ds[0] is not None
+    with pytest.raises(OntologyError):  # KG crosswalk with a stub hierarchy: still the KG's error
+        open_dataset("nih", root, hierarchy=None)[0]

@@ -27,9 +27,9 @@ def test_rsna_boxes_labels_and_no_identifiers(tmp_path, caplog):
 
 
 def test_rsna_real_crosswalk(tmp_path):
-    from tests.data.fixtures_loaders import require_real_crosswalk
+    from tests.data.fixtures_loaders import assert_real_crosswalk
 
-    require_real_crosswalk("rsna", "Lung Opacity")
+    assert_real_crosswalk("rsna", "Lung Opacity")
     ds = open_dataset("rsna", build_rsna(tmp_path))
     samples = {ds.records[i].image_id: ds[i] for i in range(len(ds))}
     f = samples["pos"].finding_set.ids

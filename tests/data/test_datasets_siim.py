@@ -40,9 +40,9 @@ def test_siim_masks_and_labels(tmp_path):
 
 
 def test_siim_real_crosswalk(tmp_path):
-    from tests.data.fixtures_loaders import require_real_crosswalk
+    from tests.data.fixtures_loaders import assert_real_crosswalk
 
-    require_real_crosswalk("siim", "Pneumothorax")
+    assert_real_crosswalk("siim", "Pneumothorax")
     a = np.zeros((1024, 1024), dtype=bool)
     a[100:300, 600:800] = True
     ds = open_dataset("siim", build_siim(tmp_path, rle_encode(a), "-1"))

@@ -55,9 +55,9 @@ def test_vindr_physionet_layout(tmp_path):
 
 
 def test_vindr_real_crosswalk(tmp_path):
-    from tests.data.fixtures_loaders import require_real_crosswalk
+    from tests.data.fixtures_loaders import assert_real_crosswalk
 
-    require_real_crosswalk("vindr", "Nodule/Mass")
+    assert_real_crosswalk("vindr", "Nodule/Mass")
     ds = open_dataset("vindr", build_vindr_kaggle(tmp_path))
     img1 = next(ds[i] for i in range(len(ds)) if ds.records[i].image_id == "img1")
     f = img1.finding_set.ids
