@@ -33,9 +33,10 @@ import numpy as np
 
 from anatomy_vlm.data.datasets.labels import NEG, POS, LabelMapper
 from anatomy_vlm.data.types import GroundedSentence
-from anatomy_vlm.errors import DataError
+from anatomy_vlm.errors import CorruptAnnotation
 
-__all__ = ["SceneGraphTargets", "region_id", "read_scene_graph", "parse_scene_graph", "box_or_none"]
+__all__ = ["SceneGraphTargets", "region_id", "read_scene_graph", "checked_scene_graph",
+           "parse_scene_graph", "box_or_none"]
 
 SKIPPED_CATEGORIES = {"temporal", "severity", "laterality", "comparison", "nlp"}
 
@@ -65,14 +66,57 @@ def _boxed_regions() -> frozenset[str]:
     return frozenset(region_set("cig36").ids)
 
 
+MAX_SCENE_GRAPH_BYTES = 64 << 20  # real scene graphs are ~100 kB
+
+
 def read_scene_graph(path: Path) -> dict:
-    """Parse one scene-graph JSON file (DataError when unreadable)."""
+    """Parse one scene-graph JSON file and check its shape (:func:`checked_scene_graph`).
+
+    Raises a typed DataError: ``MissingFile``, ``NotRegularFile`` (a named pipe is never
+    opened for reading), ``FileTooLarge`` or ``CorruptAnnotation`` (not UTF-8 JSON, nested
+    past the parser's depth, or the wrong shape)."""
+    from anatomy_vlm.data.io import read_regular
+
+    data = read_regular(path, max_bytes=MAX_SCENE_GRAPH_BYTES)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"corrupt scene graph {Path(path).name} ({type(err).__name__})") from None
+        parsed = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: JSON syntax
+        raise CorruptAnnotation(f"corrupt scene graph {Path(path).name} ({type(err).__name__})",
+                                detail=f"scene graph: {type(err).__name__}") from None
+    return checked_scene_graph(parsed)
+
+
+def _corrupt(what: str) -> CorruptAnnotation:
+    return CorruptAnnotation(f"corrupt scene graph: {what}", detail=f"scene graph: {what}")
+
+
+def _list_of(value, kind: type | tuple[type, ...], what: str) -> list:
+    """``value`` as a list whose items are all ``kind`` (None = empty); CorruptAnnotation if not."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+        raise _corrupt(f"{what} has the wrong shape")
+    return value
+
+
+def checked_scene_graph(data) -> dict:
+    """``data`` when it has the scene-graph shape the parser reads, else ``CorruptAnnotation``.
+
+    A JSON object; ``objects`` a list of objects with a string ``bbox_name``; ``attributes`` a
+    list of objects with a string ``bbox_name``, ``phrases`` a list of strings and
+    ``attributes`` a list of lists of strings (absent or null = empty). Box coordinates are
+    not checked here: a coordinate that is not a finite number makes a faulty box.
+    """
     if not isinstance(data, dict):
-        raise DataError(f"corrupt scene graph {Path(path).name}: not a JSON object")
+        raise _corrupt("not a JSON object")
+    for key in ("objects", "attributes"):
+        for item in _list_of(data.get(key), dict, key):
+            if not isinstance(item.get("bbox_name", ""), str):
+                raise _corrupt(f"{key} bbox_name is not a string")
+    for attr in data.get("attributes") or []:
+        _list_of(attr.get("phrases"), str, "phrases")
+        for labels in _list_of(attr.get("attributes"), (list, type(None)), "attributes"):
+            _list_of(labels, str, "attribute labels")
     return data
 
 
@@ -96,7 +140,7 @@ def _object_box(obj: dict, sx: float, sy: float) -> tuple[float, float, float, f
             float(obj["original_x2"]) * sx,
             float(obj["original_y2"]) * sy,
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
 
 
@@ -128,8 +172,10 @@ def parse_scene_graph(
     """Boxes, ``[R, F]`` labels and grounded sentences of one scene graph.
 
     ``scale`` = (image width / original width, image height / original height) when the
-    returned image is a resized copy of the original.
+    returned image is a resized copy of the original. Raises ``CorruptAnnotation`` when
+    ``data`` does not have the scene-graph shape (:func:`checked_scene_graph`).
     """
+    data = checked_scene_graph(data)
     rows = {rid: i for i, rid in enumerate(region_ids)}
     f = len(mapper.finding_ids)
     boxes = np.full((len(region_ids), 4), np.nan, dtype=np.float32)
