@@ -46,8 +46,8 @@ def xrv_data() -> Path:
     from kg.paths import xrv_data_dir
 
     folder = xrv_data_dir()
-    if folder is None or not (folder / "NLMCXR_reports.tgz").is_file():
-        pytest.skip("torchxrayvision data folder not installed")
+    if folder is None or not (folder / "NLMCXR_reports.tgz").is_file():  # a hard dependency: fail, never skip
+        pytest.fail("torchxrayvision's data folder (with NLMCXR_reports.tgz) not found; install torchxrayvision")
     return folder
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def located(kg) -> dict[tuple[str, str, str], int]:
     return {(f, a, s): n for f, a, s, n in kg.raw["evidence"]["located_in"]}
@@ -57,7 +59,9 @@ def test_locations_in_region_terms_keep_raw_counts(mini_kg):
     # raw studies are summed unscaled; the projected score carries the weights
     assert top.sources == {"openi_mesh": 1, "padchest_physician": 2}
     assert {v[0] for v in top.via} == {"left_pleura", "left_lung_base"}
-    assert 0 < top.score <= 1
+    # weighted studies over the finding's weighted localized studies (2 physician + 0.5 x 1 model
+    # + 1 Open-I = 3.5): base 0.4 + pleura 0.7 + 0.7, plus the curated pleura site 0.05 x 0.35
+    assert top.score == pytest.approx((0.4 + 0.7 + 0.7) / 3.5 + 0.05 * 0.35)
     assert [r.score for r in projected] == sorted((r.score for r in projected), reverse=True)
 
 

@@ -1,7 +1,7 @@
 """Crosswalks: format, targets, and coverage of every label in the real dataset files.
 
 The real vocabularies are read from torchxrayvision's data folder (``kg.paths.xrv_data_dir()``);
-those tests skip with a reason when it is absent. Chest ImaGenome is credentialed, so its
+torchxrayvision is a hard dependency, so those tests fail when it is absent. Chest ImaGenome is credentialed, so its
 attribute vocabulary is checked against the published list (KNOWLEDGE_SOURCES.md §1.3).
 """
 
@@ -25,7 +25,13 @@ from tests.ontology.onto_support import VOCABULARIES
 
 MATCHES = {"exact", "broad", "narrow", "related", "unmapped"}
 XRV = xrv_data_dir()
-needs_xrv = pytest.mark.skipif(XRV is None, reason="torchxrayvision data folder not found")
+needs_xrv = pytest.mark.usefixtures("require_xrv")  # fails, never skips: torchxrayvision is a hard dependency
+
+
+@pytest.fixture
+def require_xrv() -> Path:
+    assert XRV is not None, "torchxrayvision's data folder not found; install torchxrayvision"
+    return XRV
 PADCHEST_CSV = "PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz"
 
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import shutil
 
+import owlready2
 import pytest
 import rdflib
 
 from tests.ontology.onto_support import ONTOLOGY_DIR
 
+# Java is genuinely optional: it is no Python dependency of the project (owlready2 ships HermiT as a
+# jar and needs a system JVM to run it), so without java on PATH these two tests skip; owlready2
+# itself is a hard dependency and is imported plainly.
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="HermiT needs a Java runtime (java not on PATH)")
 
 
 def test_consistent_under_hermit(tmp_path):
-    owlready2 = pytest.importorskip("owlready2")
     graph = rdflib.Graph()
     for path in sorted(ONTOLOGY_DIR.glob("*.ttl")):
         graph.parse(path, format="turtle")
@@ -33,7 +36,6 @@ def test_consistent_under_hermit(tmp_path):
 
 def test_disjoint_top_classes_catch_a_bad_node(tmp_path):
     """Negative control: a node typed both finding and anatomy is unsatisfiable for HermiT."""
-    owlready2 = pytest.importorskip("owlready2")
     graph = rdflib.Graph().parse(ONTOLOGY_DIR / "anatomy_vlm.ttl", format="turtle")
     graph.parse(
         data=(
