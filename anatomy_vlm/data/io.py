@@ -311,16 +311,14 @@ def read_dicom(path: str | Path) -> tuple[np.ndarray, DicomInfo]:
         return _read_dicom(handle, path.name)
 
 
-def _read_dicom(handle: BinaryIO, name: str) -> tuple[np.ndarray, DicomInfo]:
-    from pydicom.pixels import apply_modality_lut
-
-    ds = _read_dataset(handle, name)
-    try:
-        raw = ds.pixel_array
-    except Exception as err:  # pydicom raises many types for undecodable pixel data
-        raise CorruptImage(f"corrupt DICOM {name} ({type(err).__name__})", detail=type(err).__name__) from None
+def _to_unit(ds, raw: np.ndarray, apply_modality_lut) -> tuple[np.ndarray, int, str]:
+    """Stored pixels -> ``[H, W]`` values in [0, 1] (masking, modality LUT, VOI, photometric)."""
+    if raw.ndim == 4:  # multi-frame colour: first frame
+        raw = raw[0]
     if raw.ndim == 3:  # multi-frame or colour: first frame / luminance
         raw = raw[0] if raw.shape[-1] not in (3, 4) else raw[..., :3].mean(axis=-1)
+    if raw.ndim != 2:
+        raise ValueError("not a 2-D image")
     bits_stored = int(getattr(ds, "BitsStored", 0) or 0)
     if int(getattr(ds, "PixelRepresentation", 0)) == 0 and 0 < bits_stored < raw.dtype.itemsize * 8:
         raw = np.bitwise_and(raw, (1 << bits_stored) - 1)
@@ -332,6 +330,22 @@ def _read_dicom(handle: BinaryIO, name: str) -> tuple[np.ndarray, DicomInfo]:
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).upper()
     if photometric == "MONOCHROME1":
         values = 1.0 - values
+    return np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0), bits_stored, photometric
+
+
+def _read_dicom(handle: BinaryIO, name: str) -> tuple[np.ndarray, DicomInfo]:
+    from pydicom.pixels import apply_modality_lut
+
+    ds = _read_dataset(handle, name)
+    try:
+        raw = ds.pixel_array
+    except Exception as err:  # pydicom raises many types for undecodable pixel data
+        raise CorruptImage(f"corrupt DICOM {name} ({type(err).__name__})", detail=type(err).__name__) from None
+    try:  # header values drive the transforms below: a malformed one is a corrupt file
+        values, bits_stored, photometric = _to_unit(ds, raw, apply_modality_lut)
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError, ZeroDivisionError) as err:
+        raise CorruptImage(f"corrupt DICOM {name}: pixel transform ({type(err).__name__})",
+                           detail=f"pixel transform: {type(err).__name__}") from None
     info = DicomInfo(
         rows=int(ds.Rows),
         columns=int(ds.Columns),

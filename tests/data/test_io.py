@@ -144,3 +144,19 @@ def test_dicom_patient_tags_are_never_parsed(tmp_path, monkeypatch):
     image_io.read_dicom(write_dicom(tmp_path / "p.dcm", phantom_like_image(16, 16).astype(np.uint16)))
     assert "PatientID" not in seen["ds"] and "PatientName" not in seen["ds"]
     assert SECRET_PATIENT not in str(seen["ds"])
+
+
+def test_dicom_with_a_malformed_lut_is_a_corrupt_image(tmp_path):
+    import pydicom
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    path = write_dicom(tmp_path / "badlut.dcm", np.tile(np.arange(0, 4096, 64, dtype=np.uint16), (4, 1)))
+    ds = pydicom.dcmread(path)
+    item = Dataset()
+    item.LUTDescriptor = [16, 0]  # two values where the standard has three
+    item.add_new(0x00283006, "US", [0] * 16)
+    ds.VOILUTSequence = Sequence([item])
+    ds.save_as(path)
+    with pytest.raises(CorruptImage, match="pixel transform"):
+        read_image(path)
