@@ -67,6 +67,7 @@ class Lexicon:
     node_types: dict[str, str] = field(default_factory=dict)
     laterality: dict[str, str] = field(default_factory=dict)
     max_len: int = 1
+    first_words: set[str] = field(default_factory=set)  # first norm / text of every phrase
 
     @classmethod
     def from_kg(cls, kg) -> Lexicon:
@@ -111,6 +112,7 @@ class Lexicon:
             return
         table[key] = entry
         self.max_len = max(self.max_len, len(key))
+        self.first_words.add(key[0])
 
     def has(self, node_id: str) -> bool:
         return node_id in self.node_types
@@ -122,6 +124,8 @@ class Lexicon:
     def match_at(self, tokens: list[Token], i: int, limit: int | None = None) -> tuple[int, Entry] | None:
         """The longest lexicon phrase starting at token ``i`` and ending by token ``limit``
         (default: the end): ``(length, entry)`` or None."""
+        if tokens[i].norm not in self.first_words and tokens[i].text not in self.first_words:
+            return None
         end = len(tokens) if limit is None else min(limit, len(tokens))
         for length in range(min(self.max_len, end - i), 0, -1):
             window = tokens[i : i + length]

@@ -11,6 +11,7 @@ exclude``, ``not excluded``) block it too. A negated mention is never also uncer
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from anatomy_vlm.report.lexicon import Token
 
@@ -192,11 +193,19 @@ def _reaches(triggers: Triggers, trig: Trigger, direction: str, mentions) -> boo
     return any(_in_scope(triggers, trig, direction, start, end) for start, end in mentions)
 
 
+@lru_cache(maxsize=16)
+def _table(phrases: tuple[tuple[str, ...], ...]) -> tuple[frozenset, int, frozenset]:
+    """Phrase set, longest length and first words of one trigger table (built once)."""
+    return frozenset(phrases), max(len(p) for p in phrases), frozenset(p[0] for p in phrases)
+
+
 def _matches(words: list[str], phrases, claimed: list[bool]):
-    longest = max(len(p) for p in phrases)
-    table = set(phrases)
+    table, longest, firsts = _table(phrases)
     i = 0
     while i < len(words):
+        if words[i] not in firsts:
+            i += 1
+            continue
         for length in range(min(longest, len(words) - i), 0, -1):
             if tuple(words[i : i + length]) in table and not any(claimed[i : i + length]):
                 yield i, i + length
