@@ -247,8 +247,7 @@ def _target(out: Path) -> Path:
         if out.is_dir():
             foreign = _foreign_entry(out)
             if foreign is not None:
-                raise ConfigError(f"--out {out} holds {foreign}, which this generator did not write; "
-                                  "refusing to replace it (choose an empty or new folder)")
+                raise ConfigError(f"--out {out} {foreign}; refusing to replace it (choose an empty or new folder)")
     except OSError as err:
         raise ConfigError(f"--out {out}: cannot inspect the path ({_reason(err)})") from err
     return out
@@ -287,20 +286,23 @@ def _listed(path: Path) -> set[str] | None:
 
 
 def _foreign_entry(path: Path) -> str | None:
-    """The first entry of the folder ``path`` that its marker does not list (None: all ours)."""
+    """Why the folder ``path`` is not (only) a phantom output, e.g. "holds 'notes.txt', which
+    this generator did not write"; None when it is empty or holds exactly a marked output."""
     entries = _written(path)
     if not entries and not (path / MARKER_NAME).exists():
         return None  # an empty folder (empty sub-folders are harmless)
     listed = _listed(path)
     if listed is None:
-        return f"{entries[0] if entries else MARKER_NAME!r} and no valid {MARKER_NAME} marker"
+        return (f"is not empty ({entries[0] if entries else MARKER_NAME!r}, ...) and has no valid "
+                f"{MARKER_NAME} marker naming it a phantom output ({FORMAT_ID})")
     for entry in entries:
         if entry not in listed:
-            return repr(entry)
+            return f"holds {entry!r}, which this generator did not write"
     for folder, dirs, _names in os.walk(path):  # links to folders are not walked: never ours
         for name in dirs:
             if (Path(folder) / name).is_symlink():
-                return repr((Path(folder) / name).relative_to(path).as_posix())
+                link = (Path(folder) / name).relative_to(path).as_posix()
+                return f"holds {link!r}, a link this generator did not write"
     return None
 
 
