@@ -110,6 +110,7 @@ def test_issue_case_writes_no_placeholder_and_agrees_everywhere(ap_dataset):
             assert attr["bbox_name"].replace(" ", "_") not in row["regions_omitted"]
         for finding in row["findings"]:
             assert not set(finding["regions"]) & set(row["regions_omitted"])
+            assert finding["target_region"] not in row["regions_omitted"]
         report = (ap_dataset / row["report"]).read_text().lower()
         if {"right_apical_zone", "left_apical_zone"} <= set(row["regions_omitted"]):
             assert "apical" not in report and "apex" not in report

@@ -103,18 +103,24 @@ def make_image(context: RunContext, job: Job) -> dict:
 _DEFAULTS = {f: default_regions(f) for f in CORE_FINDINGS}
 
 
+def _shown(region: str | None, omitted: tuple[str, ...], hierarchy: dict[str, tuple[str, ...]]) -> str | None:
+    """``region``, or when the film does not show it (no box) its nearest ``part_of`` ancestor
+    that it shows (left apical zone → left lung)."""
+    if region is None or region not in omitted:
+        return region
+    return next((a for a in hierarchy.get(region, ()) if a not in omitted), None)
+
+
 def _on_visible(mentions: list[writer.Mention], omitted: tuple[str, ...],
                 hierarchy: dict[str, tuple[str, ...]]) -> list[writer.Mention]:
-    """Mentions grounded only to regions the film shows: an omitted region (no box) is replaced
-    by its nearest ``part_of`` ancestor that has one (left apical zone → left lung)."""
+    """Mentions grounded only to regions the film shows (see :func:`_shown`)."""
     if not omitted:
         return mentions
     out = []
     for m in mentions:
         regions: list[str] = []
         for region in m.regions:
-            if region in omitted:
-                region = next((a for a in hierarchy.get(region, ()) if a not in omitted), None)
+            region = _shown(region, omitted, hierarchy)
             if region is not None and region not in regions:
                 regions.append(region)
         out.append(replace(m, regions=tuple(regions)))
@@ -137,7 +143,8 @@ def _truth(plans, film, region_masks, hierarchy, ids) -> tuple[list[TruthFinding
         box = _get(lesion, "box")
         rows.append({
             "finding": plan.finding, "severity": round(plan.severity, 4), "severity_bin": severity_bin(plan.severity),
-            "side": plan.side, "target_region": plan.region, "regions": list(regions),
+            "side": plan.side, "target_region": _shown(plan.region, film.omitted_regions, hierarchy),
+            "regions": list(regions),
             "box": None if box is None else [round(float(v), 2) for v in box],
             "mask": f"masks/{ids.dicom_id}/lesion_{k:02d}_{plan.finding}.png" if mask is not None else None,
             "params": params,
