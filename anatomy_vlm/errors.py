@@ -20,6 +20,7 @@ __all__ = [
     "CorruptAnnotation",
     "BadRow",
     "MissingColumn",
+    "UnreadableTable",
     "OutsideRoot",
     "MalformedReport",
     "UnlabelledStudy",
@@ -99,6 +100,13 @@ class MissingColumn(DataError):
     """A table lacks a column the loader needs (the whole table is unusable: always raised)."""
 
     reason = "missing column"
+
+
+class UnreadableTable(DataError):
+    """A table (CSV, report archive) that does not decode: not UTF-8, NUL bytes, a broken
+    archive. The whole table is unusable: always raised."""
+
+    reason = "unreadable table"
 
 
 class OutsideRoot(DataError):

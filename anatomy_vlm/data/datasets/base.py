@@ -50,7 +50,7 @@ import torch
 
 from anatomy_vlm.data.datasets import options as opt
 from anatomy_vlm.data.datasets.tables import Row, find_table, first_file, read_csv_rows
-from anatomy_vlm.errors import ConfigError, DataError, OutsideRoot
+from anatomy_vlm.errors import ConfigError, DataError, MissingFile, OutsideRoot
 
 if TYPE_CHECKING:
     from anatomy_vlm.data.types import CXRSample
@@ -254,7 +254,7 @@ class CXRDataset(torch.utils.data.Dataset):
             raise ConfigError(f"unknown uncertainty policy {uncertainty!r} (ignore, ones or zeros)")
         self.root = Path(root)
         if not self.root.is_dir():
-            raise DataError(f"{self.source}: dataset root is not a folder: {self.root}")
+            raise MissingFile(f"{self.source}: dataset root is not a folder: {self.root}")
         verify = self.option("verify", verify)
         image_size = self.option("image_size", image_size)
         limit = self.option("limit", limit)

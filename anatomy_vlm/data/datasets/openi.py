@@ -34,7 +34,7 @@ from anatomy_vlm.data.datasets.base import (
     read_csv_rows,
 )
 from anatomy_vlm.data.types import CXRSample
-from anatomy_vlm.errors import DataError, MalformedReport, MissingFile, OutsideRoot
+from anatomy_vlm.errors import DataError, MalformedReport, MissingFile, OutsideRoot, UnreadableTable
 
 __all__ = ["OpenI"]
 
@@ -67,7 +67,7 @@ class OpenI(CXRDataset):
                 for number, report in enumerate(iter_reports(path), start=1):
                     yield f"{path.name} report {number}", report
             except KGError as err:
-                raise DataError(f"openi: {err}") from None
+                raise UnreadableTable(f"openi: {path.name}: {err}") from None
             return
         for number, xml in enumerate(sorted(path.glob("*.xml")), start=1):
             where = f"report file {number} of {path.name}"
@@ -82,7 +82,7 @@ class OpenI(CXRDataset):
         path = find_table(self.root, "nlmcxr_dicom_metadata")
         if path is None:
             if self.frontal_only:
-                raise DataError("openi: nlmcxr_dicom_metadata.csv(.gz) not found, so views are "
+                raise MissingFile("openi: nlmcxr_dicom_metadata.csv(.gz) not found, so views are "
                                 "unknown; add it under the root or pass frontal_only=False")
             return {}
         return {row["imageid"].strip(): row.get("View Position", "").strip()

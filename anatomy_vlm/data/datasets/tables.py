@@ -17,7 +17,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anatomy_vlm.errors import BadRow, DataError, MissingColumn, MissingFile, NotRegularFile
+from anatomy_vlm.errors import (
+    BadRow,
+    DataError,
+    MissingColumn,
+    MissingFile,
+    NotRegularFile,
+    UnreadableTable,
+)
 
 if TYPE_CHECKING:
     from anatomy_vlm.data.datasets.base import LoadReport
@@ -59,7 +66,7 @@ def _open_text(path: Path) -> io.TextIOBase:
         archive = zipfile.ZipFile(path)
         names = [n for n in archive.namelist() if n.endswith(".csv")]
         if not names:
-            raise DataError(f"{path.name}: zip holds no .csv")
+            raise UnreadableTable(f"{path.name}: zip holds no .csv")
         return io.TextIOWrapper(archive.open(names[0]), encoding="utf-8", newline="")
     return open(path, encoding="utf-8", newline="")
 
@@ -108,4 +115,4 @@ def read_csv_rows(
     except DataError:
         raise
     except (UnicodeDecodeError, csv.Error, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path.name}: unreadable CSV ({type(err).__name__})") from None
+        raise UnreadableTable(f"{path.name}: unreadable CSV ({type(err).__name__})") from None
