@@ -29,7 +29,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from anatomy_vlm.errors import AnatomyVLMError, ConfigError
+from anatomy_vlm.errors import AnatomyVLMError, ConfigError, DataError
 
 __all__ = ["DatasetCheck", "check_dataset", "parse_options"]
 
@@ -207,7 +207,9 @@ def _decode(dataset, check: DatasetCheck, limit: int | None) -> None:
     for index in range(n):
         try:
             sample = dataset[index]
-        except Exception as err:  # strict policy, or CXRSample.validate (shapes, boxes, labels)
+        except DataError:
+            raise  # the strict policy: the first bad input ends the check (exit 2, one line)
+        except Exception as err:  # CXRSample.validate (shapes, boxes, labels): a loader bug
             check.invalid += 1
             if check.invalid <= 3:
                 check.problems.append(f"sample {index}: {_safe_text(err)}")

@@ -103,3 +103,17 @@ def test_every_loader_can_be_checked(name, tmp_path):
         assert sum(counts.values()) == check.checked - check.unreadable
     assert not any(check.patients_shared.values())
     assert check.problems == []  # samples pass CXRSample.validate (boxes inside the image), splits disjoint
+
+
+def test_strict_check_stops_at_the_first_bad_sample_with_exit_2(tmp_path, capsys):
+    root = build_mimic(tmp_path, imagenome_splits=False)
+    meta = root / "mimic-cxr-2.0.0-metadata.csv.gz"
+    lines = [line for line in gzip.decompress(meta.read_bytes()).decode().splitlines()
+             if not line.startswith(("broken-row", "d5,", "d6,"))]
+    meta.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    (root / "scene_graph" / "d1_SceneGraph.json").write_text('{"objects": {"not": "a list"}}')
+    assert main(["data", "check", "mimic", str(root), "--policy", "strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "corrupt annotation" in err and "sample" in err and "\n" not in err and "d1" not in err
+    assert main(["data", "check", "mimic", str(root)]) == 0  # skip: counted, the rest checked
+    assert "1 corrupt annotation" in capsys.readouterr().out
