@@ -146,18 +146,19 @@ def train_models(config, data: Path, runs: Path) -> dict:
 
     trained = {}
     for kind in ("anatomy_vlm", "holistic", "prior"):
-        overrides = [f"model.kind={kind}", f"seed={config.seed}"]
+        overrides = [f"seed={config.seed}"]
         if config.steps is not None:
             overrides.append(f"steps={config.steps}")
         preset = apply_overrides(load_preset("quickstart"), overrides)
         t0 = time.perf_counter()
-        run_dir = train(preset, data=data, out=runs / kind)
+        run_dir = train(preset, data=data, out=runs / kind, kind=kind, progress=False)
         seconds = time.perf_counter() - t0
         run = json.loads((Path(run_dir) / "config.json").read_text(encoding="utf-8"))
         steps = run.get("steps")
-        batch = run.get("batch_size") or run.get("train", {}).get("batch_size")
-        trained[kind] = {"kind": kind, "steps": steps, "train_s": round(seconds, 1),
-                         "images_per_s": (steps * batch / seconds) if steps and batch and kind != "prior" else None,
+        neural = kind != "prior"
+        trained[kind] = {"kind": kind, "steps": steps if neural else None, "train_s": round(seconds, 1),
+                         "images_per_s": round(steps * preset.batch_size / seconds, 1)
+                         if neural and steps else None,
                          "run_dir": str(Path(run_dir).relative_to(runs.parent))}
     return trained
 
