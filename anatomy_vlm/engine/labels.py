@@ -8,8 +8,12 @@ MIMIC-CXR's blank labels are commonly read as negatives:
 
 - a finding the report does not assert anywhere (no positive or hedged cell, no positive or
   hedged image label) is negative at every region the report leaves unmentioned;
-- a finding the report asserts at some regions is negative at the unmentioned regions that are
-  not parts of a positive region (a "left lung" positive says nothing about which left zone);
+- a finding the report asserts only at regions of one side is negative at the unmentioned
+  regions of the other side; its unmentioned regions on the same side and in the midline stay
+  unknown (region truth counts every region a lesion covers by 10% or more, while a report
+  names one: "left apical pneumothorax" says nothing about the left upper zone it also covers);
+- a finding the report asserts at a midline region (cardiac silhouette, trachea …) is negative
+  at the unmentioned regions that are not parts of a positive region;
 - a finding asserted only outside the region set, and findings that never occur as a region
   positive in the training split (the report vocabulary cannot place them: e.g. Chest ImaGenome's
   "mass/nodule (not otherwise specified)"), are left unlabelled.
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["descendant_matrix", "complete_labels", "expressible_findings"]
+__all__ = ["descendant_matrix", "region_sides", "complete_labels", "expressible_findings"]
 
 
 def descendant_matrix(kg, region_ids) -> torch.Tensor:
@@ -34,6 +38,14 @@ def descendant_matrix(kg, region_ids) -> torch.Tensor:
             if d in index:
                 matrix[a, index[d]] = True
     return matrix
+
+
+def region_sides(region_ids) -> torch.Tensor:
+    """``[R]`` int64: 1 for ``left_*`` regions, 2 for ``right_*``, 0 for the midline (id rule)."""
+    return torch.tensor(
+        [1 if r.startswith("left_") else 2 if r.startswith("right_") else 0 for r in region_ids],
+        dtype=torch.long,
+    )
 
 
 def expressible_findings(region_labels: torch.Tensor) -> torch.Tensor:
@@ -50,6 +62,7 @@ def complete_labels(
     descendants: torch.Tensor,
     expressible: torch.Tensor,
     mode: str,
+    sides: torch.Tensor | None = None,
     negative_weight: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Completed labels and loss weights, both ``[N, R, F]`` (module docstring).
@@ -59,6 +72,7 @@ def complete_labels(
         descendants: :func:`descendant_matrix` ``[R, R]``.
         expressible: :func:`expressible_findings` of the training split ``[F]``.
         mode: ``none`` or ``closed_world``.
+        sides: :func:`region_sides` ``[R]`` (default: every region midline, i.e. no side rule).
     """
     labels = region_labels.clone()
     known = ~torch.isnan(labels) & ~region_uncertain
@@ -74,6 +88,15 @@ def complete_labels(
     fill &= ~hedged[:, None, :] & expressible[None, None, :]
     # asserted only outside the region set: no region positive to anchor the negatives
     fill &= ~(asserted & ~positive.any(dim=1))[:, None, :]
+    # asserted at lateral regions only: negatives only on the side with no positive
+    sides = torch.zeros(labels.shape[1], dtype=torch.long) if sides is None else sides
+    side_positive = torch.stack(
+        [positive[:, sides == s].any(dim=1) for s in (0, 1, 2)]
+    )  # [3, N, F]
+    lateral = positive.any(dim=1) & ~side_positive[0]  # [N, F]
+    region_side_positive = side_positive[sides].permute(1, 0, 2)  # [N, R, F]: its own side
+    other_side = (sides > 0)[None, :, None] & ~region_side_positive
+    fill &= ~lateral[:, None, :] | other_side
     labels[fill] = 0.0
     weights[fill] = float(negative_weight)
     return labels, weights

@@ -21,7 +21,12 @@ import torch
 from anatomy_vlm.engine.augment import augment_batch
 from anatomy_vlm.engine.config import TrainConfig
 from anatomy_vlm.engine.data import SplitTensors, load_split, make_batch
-from anatomy_vlm.engine.labels import complete_labels, descendant_matrix, expressible_findings
+from anatomy_vlm.engine.labels import (
+    complete_labels,
+    descendant_matrix,
+    expressible_findings,
+    region_sides,
+)
 from anatomy_vlm.engine.rundir import prepare_run_dir, write_metrics
 from anatomy_vlm.engine.validate import predict_split, region_auroc
 from anatomy_vlm.model.config import HolisticRegionScoring, ModelKind
@@ -109,7 +114,15 @@ def _device(config: TrainConfig) -> str:
     return config.device
 
 
-def _complete(split: SplitTensors, config: TrainConfig, descendants, expressible) -> None:
+def config_regions(config: TrainConfig) -> tuple[str, ...]:
+    from kg.sets import region_set
+
+    return region_set(config.region_set).ids
+
+
+def _complete(
+    split: SplitTensors, config: TrainConfig, descendants, expressible, *, mode: str | None = None
+) -> None:
     split.labels, split.weights = complete_labels(
         split.region_labels,
         split.region_uncertain,
@@ -117,7 +130,8 @@ def _complete(split: SplitTensors, config: TrainConfig, descendants, expressible
         split.image_uncertain,
         descendants=descendants,
         expressible=expressible,
-        mode=config.label_completion,
+        mode=mode or config.label_completion,
+        sides=region_sides(config_regions(config)),
         negative_weight=config.completed_negative_weight,
     )
     split.weights = torch.where(
@@ -165,8 +179,9 @@ def _prepare(config: TrainConfig, data: Path, device: str, progress: bool):
     )
     descendants = descendant_matrix(kg, regions.ids)
     expressible = expressible_findings(train_split.region_labels)
-    for split in (train_split, valid_split):
-        _complete(split, config, descendants, expressible)
+    _complete(train_split, config, descendants, expressible)
+    # validation always reads reports closed-world, so runs with other label modes stay comparable
+    _complete(valid_split, config, descendants, expressible, mode="closed_world")
     if progress:
         _log(
             f"train: {len(train_split)} train / {len(valid_split)} validate images in memory "

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from anatomy_vlm.model.backbone import sine_positions
 
-__all__ = ["AnatomyQueries", "AnatomyDecoder", "BoxHead"]
+__all__ = ["AnatomyQueries", "AnatomyDecoder", "BoxHead", "RoiFeatures"]
 
 
 class AnatomyQueries(nn.Module):
@@ -75,3 +75,40 @@ class AnatomyDecoder(nn.Module):
             h, w, d, device=feature_map.device
         )
         return self.norm(self.decoder(queries, memory))
+
+
+class RoiFeatures(nn.Module):
+    """ROI-Align of the feature map inside each region's predicted box, projected to ``dim``.
+
+    The boxes are detached: the box head learns from the box losses, the pooled features from
+    the concept and alignment losses.
+
+    Args:
+        dim: channels D of the feature map and of the output.
+        size: side of the pooled grid.
+    """
+
+    def __init__(self, *, dim: int, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.project = nn.Sequential(nn.Linear(dim * size * size, dim), nn.LayerNorm(dim))
+
+    def forward(self, feature_map: Tensor, boxes: Tensor) -> Tensor:
+        """``feature_map`` ``[B, D, h, w]``, ``boxes`` ``[B, R, 4]`` ``(cx, cy, w, h)`` in [0, 1]
+        → ``[B, R, D]``."""
+        from torchvision.ops import roi_align
+
+        b, r, _ = boxes.shape
+        h, w = feature_map.shape[-2:]
+        cx, cy, bw, bh = boxes.detach().unbind(-1)
+        xyxy = torch.stack(
+            [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h], -1
+        )
+        index = torch.arange(b, device=boxes.device, dtype=xyxy.dtype)[:, None, None].expand(
+            b, r, 1
+        )
+        rois = torch.cat([index, xyxy], dim=-1).reshape(b * r, 5)
+        pooled = roi_align(
+            feature_map, rois, output_size=self.size, spatial_scale=1.0, aligned=True
+        )
+        return self.project(pooled.reshape(b, r, -1))

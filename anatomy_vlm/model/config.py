@@ -29,7 +29,8 @@ class QueryPlacement(str, Enum):
 
 
 class KnowledgeSource(str, Enum):
-    """KG node embeddings: MiniLM text of the node (``text``), or that through the R-GCN."""
+    """KG node embeddings: MiniLM text of the node (``text``), or that through the R-GCN
+    (``gnn``: reserved; refused until the R-GCN is wired into the image model)."""
 
     TEXT = "text"
     GNN = "gnn"
@@ -61,6 +62,8 @@ class ModelConfig:
         decoder_layers / decoder_heads: anatomy decoder depth and heads.
         knowledge: :class:`KnowledgeSource` value.
         fusion_top_k: KG nodes each region retrieves.
+        roi_pool: side of the ROI-Align grid pooled from the feature map inside each predicted box
+            and added to the region feature (0: decoder attention only; ``decoder`` queries only).
         text_model / text_dim: frozen sentence encoder and its width.
         init_temperature: initial τ of the concept score and contrastive losses.
         holistic_region_scoring: :class:`HolisticRegionScoring` value (holistic only).
@@ -76,6 +79,7 @@ class ModelConfig:
     decoder_heads: int = 4
     knowledge: str = KnowledgeSource.TEXT.value
     fusion_top_k: int = 16
+    roi_pool: int = 3
     text_model: str = "all-MiniLM-L6-v2"
     text_dim: int = 384
     init_temperature: float = 0.07
@@ -106,6 +110,10 @@ class ModelConfig:
                 raise ConfigError(
                     f"model.{name}={value!r}: expected one of {', '.join(e.value for e in enum)}"
                 )
+        if self.knowledge == KnowledgeSource.GNN.value:
+            raise ConfigError("model.knowledge=gnn is not wired into the image model yet; use text")
+        if self.roi_pool < 0:
+            raise ConfigError(f"model.roi_pool must be >= 0, got {self.roi_pool}")
         for name in ("embed_dim", "decoder_layers", "decoder_heads", "fusion_top_k", "text_dim"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")

@@ -75,7 +75,8 @@ def read_run_config(run_dir: Path | str) -> dict:
     if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
         raise DataError(f"{path}: not an {RUN_FORMAT} run config")
     if config.get("kind") not in LOADERS:
-        raise DataError(f"{path}: unknown model kind {config.get('kind')!r}; known: {', '.join(LOADERS)}")
+        known = ", ".join(LOADERS)
+        raise DataError(f"{path}: unknown model kind {config.get('kind')!r}; known: {known}")
     return config
 
 

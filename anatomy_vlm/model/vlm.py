@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from anatomy_vlm.model.anatomy_decoder import AnatomyDecoder, AnatomyQueries, BoxHead
+from anatomy_vlm.model.anatomy_decoder import AnatomyDecoder, AnatomyQueries, BoxHead, RoiFeatures
 from anatomy_vlm.model.backbone import CNNBackbone, ViTBackbone
 from anatomy_vlm.model.config import HolisticRegionScoring, ModelConfig, ModelKind, QueryPlacement
 from anatomy_vlm.model.context import KnowledgeContext
@@ -66,6 +66,28 @@ class _ImageTextModel(nn.Module):
         outputs["contrast"] = self._contrast()
         return outputs
 
+    def save_pretrained(self, run_dir, run_config: dict | None = None):
+        """Write ``config.json`` + ``model.safetensors`` into ``run_dir`` (see ``checkpoint``)."""
+        from anatomy_vlm.model.checkpoint import save_pretrained
+        from anatomy_vlm.model.run import RUN_FORMAT
+
+        base = {
+            "format": RUN_FORMAT,
+            "kind": self.config.kind,
+            "name": self.config.kind,
+            "steps": 0,
+            "train_s": 0.0,
+            "image_size": None,
+        }
+        return save_pretrained(self, run_dir, {**base, **(run_config or {})})
+
+    @classmethod
+    def from_pretrained(cls, run_dir, *, device: str = "cpu"):
+        """The model saved in ``run_dir`` (KG version and set hashes checked), in eval mode."""
+        from anatomy_vlm.model.checkpoint import from_pretrained
+
+        return from_pretrained(run_dir, device=device)
+
     def prompt_embeddings(self) -> Tensor:
         """``[R, F, 2, D]`` unit embeddings of the cell prompts."""
         return self.text(self.prompts)
@@ -96,6 +118,8 @@ class AnatomyVLM(_ImageTextModel):
         )
         self.fusion = KnowledgeFusion(dim=dim, top_k=config.fusion_top_k)
         self.box_head = BoxHead(dim=dim)
+        use_roi = config.roi_pool > 0 and not self.tokens
+        self.roi = RoiFeatures(dim=dim, size=config.roi_pool) if use_roi else None
         self.region_head = nn.Linear(dim, dim)
 
     def forward(
@@ -115,12 +139,15 @@ class AnatomyVLM(_ImageTextModel):
         else:
             feature_map, global_feature = self.backbone(images)
             regions = self.decoder(queries, feature_map)
+        boxes = self.box_head(regions)
+        if self.roi is not None:
+            regions = regions + self.roi(feature_map, boxes)
         fused, attention = self.fusion(regions, nodes, self.node_log_prior)
         region_embedding = nn.functional.normalize(self.region_head(fused), dim=-1)
         outputs = {
             "image_embedding": nn.functional.normalize(self.image_head(global_feature), dim=-1),
             "region_embedding": region_embedding,
-            "boxes": self.box_head(regions),
+            "boxes": boxes,
             "concept_logits": self.scorer(region_embedding, self.prompt_embeddings()),
             "retrieval": attention,
         }

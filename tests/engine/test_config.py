@@ -37,7 +37,7 @@ def test_overrides_parse_types_and_dotted_keys():
         "steps=many",
         "steps=0",
         "model.width=3",
-        "model.queries=inside",
+        "model.queries=inside", "model.knowledge=gnn",
         "loss_weights.focal=1",
         "lr=-1",
         "label_completion=guess",

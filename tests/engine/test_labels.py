@@ -70,3 +70,42 @@ def test_hedged_or_unplaced_findings_stay_out():
 def test_expressible_findings_are_those_seen_as_region_positives():
     labels = torch.tensor([[[1.0, NAN], [0.0, 0.0]]])
     assert expressible_findings(labels).tolist() == [True, False]
+
+
+def test_lateral_findings_fill_only_the_other_side():
+    from anatomy_vlm.engine.labels import region_sides
+
+    ids = ["left_apical_zone", "left_upper_lung_zone", "right_apical_zone", "trachea"]
+    sides = region_sides(ids)
+    assert sides.tolist() == [1, 1, 2, 0]
+    labels = torch.tensor([[[1.0], [NAN], [NAN], [NAN]]])  # a left apical pneumothorax
+    none = torch.zeros_like(labels, dtype=torch.bool)
+    out, weights = complete_labels(
+        labels,
+        none,
+        torch.tensor([[1.0]]),
+        torch.zeros(1, 1, dtype=torch.bool),
+        descendants=torch.zeros(4, 4, dtype=torch.bool),
+        expressible=torch.tensor([True]),
+        mode="closed_world",
+        sides=sides,
+    )
+    # the left upper zone may hold part of it (stays out); the right side is negative; the
+    # midline stays out too
+    assert weights[0, :, 0].tolist() == [1.0, 0.0, 1.0, 0.0] and out[0, 2, 0] == 0
+    absent, w_absent = complete_labels(
+        torch.full_like(labels, NAN),
+        none,
+        torch.tensor([[0.0]]),
+        torch.zeros(1, 1, dtype=torch.bool),
+        descendants=torch.zeros(4, 4, dtype=torch.bool),
+        expressible=torch.tensor([True]),
+        mode="closed_world",
+        sides=sides,
+    )
+    assert w_absent[0, :, 0].tolist() == [
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    ]  # not in the report: negative everywhere

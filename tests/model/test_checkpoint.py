@@ -69,3 +69,18 @@ def test_corrupt_weights_are_refused(tmp_path):
     (run / "model.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(KnowledgeFileError):
         from_pretrained(run, kg_version="test-kg")
+
+
+def test_model_methods_save_and_load(tmp_path):
+    from anatomy_vlm.model import AnatomyVLM
+
+    model = tiny_model()
+    run = model.save_pretrained(tmp_path / "run", {"image_size": 64})
+    images = torch.rand(1, 1, 64, 64)
+    with pytest.raises(CheckpointMismatchError):  # built on a synthetic KG version
+        AnatomyVLM.from_pretrained(run)
+    loaded = from_pretrained(run, kg_version="test-kg")
+    torch.testing.assert_close(
+        loaded.predict_tensors(images)["region_probs"],
+        model.predict_tensors(images)["region_probs"],
+    )
