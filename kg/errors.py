@@ -26,7 +26,7 @@ class QueryError(KGError):
 
 
 class QueryLimitError(QueryError):
-    """A SPARQL query ran past its row or wall-clock limit. ``reason``: ``"rows"`` or ``"timeout"``."""
+    """A SPARQL query ran past a limit. ``reason``: ``"rows"``, ``"timeout"`` or ``"memory"``."""
 
     def __init__(self, reason: str, message: str):
         self.reason = reason

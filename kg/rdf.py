@@ -14,6 +14,8 @@ evidence), ``?f avlm:co_occurs_with ?g`` and ``?a avlm:projects_onto ?r``.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 
 from kg.errors import KGError, QueryError, QueryLimitError
@@ -23,6 +25,7 @@ DEFAULT_MAX_ROWS = 50_000
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 3600.0
 MAX_QUERY_CHARS = 100_000
+MAX_MEMORY_GROWTH_MIB = 512
 
 _TOP = {"anatomy": "AnatomicalEntity", "finding": "Finding", "disease": "Disease",
         "device": "SupportDevice", "qualifier": "Qualifier"}
@@ -161,7 +164,8 @@ def sparql(kg, query: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout: float =
         timeout: wall-clock seconds of evaluation (the one-off RDF build not counted).
     Raises:
         QueryError: malformed, refused, or failing in evaluation (a bad regex…);
-        QueryLimitError: over ``max_rows`` or ``timeout`` (``reason`` says which).
+        QueryLimitError: over ``max_rows``, ``timeout`` or :data:`MAX_MEMORY_GROWTH_MIB` of memory
+            (``reason``: ``"rows"``, ``"timeout"`` or ``"memory"``).
     """
     _check_limits(max_rows, timeout)
     prepared = _prepare(query)
@@ -178,6 +182,8 @@ def sparql(kg, query: str, *, max_rows: int = DEFAULT_MAX_ROWS, timeout: float =
                 raise QueryLimitError("rows", f"SPARQL query returned more than {max_rows} rows; "
                                       "add LIMIT/OFFSET or raise --max-rows")
             guard.check()
+            if not len(rows) & 1023:
+                guard.check_memory()
             rows.append({name: _py(row[i]) for i, name in enumerate(names)})
         return rows
     except KGError:
@@ -237,16 +243,39 @@ def _refuse_outside(algebra) -> None:
 
 
 class _Deadline:
-    """Wall-clock budget of one query; ``check`` raises QueryLimitError once it is spent."""
+    """Budget of one query: wall-clock time (``check``) and memory growth (``check_memory``:
+    the process's resident size may grow by :data:`MAX_MEMORY_GROWTH_MIB` — rows gathered for
+    ORDER BY, DISTINCT or a hash join grow fast). Past either, QueryLimitError."""
 
     def __init__(self, timeout: float):
         self.timeout = timeout
         self.end = time.monotonic() + timeout
+        self.peak_limit = _resident_mib() + MAX_MEMORY_GROWTH_MIB
 
     def check(self) -> None:
         if time.monotonic() > self.end:
             raise QueryLimitError("timeout", f"SPARQL query stopped after {self.timeout:g} s "
                                   "(--timeout); narrow it or add LIMIT")
+
+    def check_memory(self) -> None:
+        if _resident_mib() > self.peak_limit:
+            raise QueryLimitError("memory", f"SPARQL query stopped: it needed more than {MAX_MEMORY_GROWTH_MIB} MiB "
+                                  "of memory; narrow it or add LIMIT")
+
+
+def _resident_mib() -> float:
+    """Resident size now (Linux ``/proc/self/statm``), else the peak so far (other Unix), else 0."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows: the time and row limits still hold
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
 def _bounded(graph, guard: _Deadline):
@@ -260,6 +289,8 @@ def _bounded(graph, guard: _Deadline):
             for n, found in enumerate(super().triples(triple)):
                 if not n & 255:
                     guard.check()
+                    if not n & 4095:
+                        guard.check_memory()
                 yield found
 
     return _BoundedGraph(store=graph.store, identifier=graph.identifier, namespace_manager=graph.namespace_manager)
