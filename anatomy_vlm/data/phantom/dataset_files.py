@@ -91,7 +91,9 @@ real person's data is in this folder. Do not use it to make or support any clini
 {len(records)} frontal chest radiograph phantoms ({config.size} px, domain `{config.domain}`), written in
 the MIMIC-CXR-JPG + Chest ImaGenome on-disk layout so the real-data loader reads it unchanged.
 Splits are patient-level: train {splits['train']}, validate {splits['validate']}, test {splits['test']}.
-Normal films: {normal}.
+Normal films: {normal}. The hidden file `.anatomy-vlm-phantom` (format id, then every file the
+generator wrote) marks the folder as its output: a new run into it replaces only those files, and
+refuses a folder that holds anything else.
 
 ## How it was made
 `anatomy-vlm data phantom --n {config.n} --size {config.size} --domain {config.domain} --seed {config.seed}`

@@ -145,7 +145,8 @@ def generate(config: PhantomConfig) -> PhantomResult:
             records = _run_jobs(context, jobs, workers)
             write_dataset_files(tmp, config, records, priors=priors, maps=maps)
             _write_marker(tmp)
-            _publish(tmp, out)
+            with _signals_held():  # a signal now waits until the old output is swapped out whole
+                _publish(tmp, out)
         except OSError as err:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ConfigError(f"--out {out}: cannot write the dataset ({_reason(err)})") from err
@@ -202,6 +203,21 @@ def _stop_on_signals() -> Iterator[None]:
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block SIGTERM / SIGINT (main thread, POSIX) for the few renames of :func:`_publish`, so a
+    stop never leaves ``out`` missing and the old output in a hidden folder; a signal that came
+    meanwhile is delivered when they are unblocked."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _tune_malloc() -> None:
