@@ -72,7 +72,9 @@ def test_region_boxes_hold_their_properties_on_60_films_per_domain_and_size():
     for size in SIZES:
         assert sum(omitted[(size, "portable_ap")].values()) > 0  # the AP apices do vanish
         for domain in ("id", "prior_shift", "low_dose", "other_scanner"):
-            assert not omitted[(size, domain)], (size, domain)  # PA films show every region
+            # PA films show every region here; a PA film rarely loses a thin apex (1 in 500 at
+            # 256 px for seed 31337), which the slow run allows
+            assert not omitted[(size, domain)], (size, domain)
 
 
 @pytest.mark.slow
