@@ -267,6 +267,8 @@ def _checked(run: _Run, prediction, n: int, r: int, f: int) -> dict[str, np.ndar
         value = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
         if value.shape != shape:
             raise DataError(f"model {run.name}: {key} has shape {value.shape}, expected {shape}")
+        if key != "boxes" and not np.isfinite(value).all():
+            raise DataError(f"model {run.name}: {key} holds NaN or infinite probabilities")
         arrays[key] = value.astype(np.float32)
     return arrays
 

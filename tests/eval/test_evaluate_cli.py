@@ -425,3 +425,21 @@ def test_package_api_is_light_and_callable():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+class NanPredictor(FakePredictor):
+    def predict(self, images):
+        out = super().predict(images)
+        out["region_probs"][0, 0, 0] = np.nan
+        return out
+
+
+def load_nan(run_dir, config, *, device="cpu"):
+    return NanPredictor(config)
+
+
+def test_nan_probabilities_refused(phantom, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(run_module.LOADERS, "fake", f"{__name__}:load_nan")
+    fake = _write_fake_run(tmp_path / "fake")
+    line = _one_error_line(capsys, "--checkpoint", fake, "--data", phantom, "--out", tmp_path / "e")
+    assert "NaN" in line
