@@ -148,14 +148,15 @@ def test_success_replaces_both_parts(tmp_path, capsys):
 
 
 _SIGNAL_SCRIPT = textwrap.dedent("""
-    import os, signal, sys
+    import signal, sys, time
     import kg.export as export
     from anatomy_vlm.cli import main
 
     real = export._write_synced
     def write_then_signal(path, data):
         real(path, data)
-        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+        signal.raise_signal(getattr(signal, sys.argv[1]))  # to this thread; the handler runs at once
+        time.sleep(30)  # or at the latest here (a sleep is interrupted by a raising handler)
         raise SystemExit("the signal did not stop the export")
     export._write_synced = write_then_signal
     sys.exit(main(["kg", "export", "--format", "pyg", "--out", sys.argv[2]]))
