@@ -322,10 +322,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dev-only", action="store_true",
                         help="score the dev split and the hand set only (for tuning); writes nothing")
     args = parser.parse_args(argv)
-    from kg import AnatomyKG
+    from anatomy_vlm.kgload import load_kg
     from kg.sources.openi import iter_reports
 
-    kg = AnatomyKG.load()
+    kg = load_kg()
     lexicon = Lexicon.from_kg(kg)
     gold = MeshGold(kg)
     dev, test = partition(iter_reports())

@@ -40,3 +40,14 @@ def test_normal_statements_have_no_mentions():
 
 def test_dextroscoliosis_is_right_sided():
     assert one("There is dextroscoliosis of the thoracic spine.", "scoliosis").sides == ("right",)
+
+
+@pytest.mark.parametrize("term", ["hiatal hernias", "pleural effusions", "pneumothoraces", "bullae",
+                                  "atelectases", "rib fractures", "pulmonary nodules", "granulomas"])
+def test_parser_and_kg_resolve_agree_on_plurals(term):
+    """One normaliser (kg.normalise.singular): the id ``kg resolve`` ranks first is the id the
+    parser reads for the same words."""
+    from anatomy_vlm.kgload import load_kg
+
+    best = load_kg().resolve(term)[0].node.id
+    assert [m.finding for m in parse_report(f"There are {term}.")] == [best]
