@@ -17,6 +17,7 @@ Conventions (ARCHITECTURE.md, "Conventions every part shares"):
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -216,9 +217,10 @@ def name_counterpart(node_id: str) -> str | None:
     return None
 
 
+@functools.cache  # once per process: load_kg() re-checks the ontology files on every call (~8 ms)
 def _default_counterpart() -> Callable[[str], str | None]:
-    """``kg``'s ``lateral_counterpart`` (:func:`anatomy_vlm.kgload.load_kg`, memoised there;
-    raises when the KG cannot be built: no silent fallback to the id-naming rule)."""
+    """``kg``'s ``lateral_counterpart`` (:func:`anatomy_vlm.kgload.load_kg`; raises when the KG
+    cannot be built, and a failure is not cached: no silent fallback to the id-naming rule)."""
     from anatomy_vlm.kgload import load_kg
 
     return load_kg().lateral_counterpart

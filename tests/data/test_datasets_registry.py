@@ -101,7 +101,10 @@ def test_a_broken_kg_raises_instead_of_changing_labels(tmp_path, monkeypatch):
     def broken():
         raise OntologyError("ontology file corrupt (test)")
 
+    import anatomy_vlm.data.types as types
+
     monkeypatch.setattr(kgload, "load_kg", broken)
+    types._default_counterpart.cache_clear()  # a graph loaded by an earlier test is memoised
     for call in (kg_crosswalk, kg_hierarchy, lambda: RegionLocator(region_ids=("left_lung",),
                                                                     crosswalk=stub_crosswalk, graph="kg"),
                  lambda: lateral_pairs(("left_lung", "right_lung"))):
