@@ -39,11 +39,16 @@ def train(
     kind: str | None = None,
     progress: bool = True,
     extra: dict | None = None,
+    checkpoint_every: int = 0,
+    keep: int | None = 3,
+    resume: bool = False,
 ) -> Path:
     """Train into the run directory ``out`` and return it.
 
     ``kind`` (``anatomy_vlm``, ``holistic`` or ``prior``) overrides ``config.model.kind``; the
     image-blind ``prior`` is trained by :func:`anatomy_vlm.model.prior.train_prior`.
+    ``checkpoint_every`` / ``keep`` / ``resume``: see :func:`anatomy_vlm.engine.loop.train`
+    (the prior trains in one pass and ignores them).
     """
     if kind == "prior":
         from anatomy_vlm.model.prior import train_prior
@@ -61,4 +66,13 @@ def train(
         config = with_kind(config, kind)
     from anatomy_vlm.engine.loop import train as run
 
-    return run(config, data=Path(data), out=Path(out), progress=progress, extra=extra)
+    return run(
+        config,
+        data=Path(data),
+        out=Path(out),
+        progress=progress,
+        extra=extra,
+        checkpoint_every=checkpoint_every,
+        keep=keep,
+        resume=resume,
+    )

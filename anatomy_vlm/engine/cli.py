@@ -47,6 +47,22 @@ def add_parser(
         help="override a config value (dotted for model.* and loss_weights.*); repeatable",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="save a resumable checkpoint in RUN_DIR/checkpoints every N steps (default 0: never)",
+    )
+    parser.add_argument(
+        "--keep", type=int, default=3, metavar="K", help="keep the newest K checkpoints (default 3)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest sound checkpoint in --out (same config; "
+        "from scratch when there is none)",
+    )
     parser.set_defaults(func=_main)
     return parser
 
@@ -58,6 +74,11 @@ def _main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--model {args.model!r}: expected one of {', '.join(KINDS)}")
     if not args.data.is_dir():
         raise ConfigError(f"--data {args.data}: not a folder")
+    if args.checkpoint_every < 0 or args.keep < 1:
+        raise ConfigError(
+            f"--checkpoint-every must be >= 0 and --keep >= 1 "
+            f"(got {args.checkpoint_every}, {args.keep})"
+        )
     config = load_preset(args.preset) if args.preset else load_config_file(args.config)
     config = apply_overrides(config, args.overrides)
     if args.steps is not None:
@@ -70,7 +91,15 @@ def _main(args: argparse.Namespace) -> int:
         "overrides": list(args.overrides) + ([f"steps={args.steps}"] if args.steps else []),
     }
     run_dir = train(
-        config, data=args.data, out=args.out, kind=args.model, progress=not args.quiet, extra=extra
+        config,
+        data=args.data,
+        out=args.out,
+        kind=args.model,
+        progress=not args.quiet,
+        extra=extra,
+        checkpoint_every=args.checkpoint_every,
+        keep=args.keep,
+        resume=args.resume,
     )
     print(run_dir)
     return 0

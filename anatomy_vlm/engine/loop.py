@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from anatomy_vlm.engine.augment import augment_batch
+from anatomy_vlm.engine.checkpoint import discard_checkpoints
 from anatomy_vlm.engine.config import TrainConfig
 from anatomy_vlm.engine.data import SplitTensors, load_split, make_batch
 from anatomy_vlm.engine.labels import (
@@ -27,6 +28,7 @@ from anatomy_vlm.engine.labels import (
     expressible_findings,
     region_sides,
 )
+from anatomy_vlm.engine.resume import resume_train_state, save_train_state
 from anatomy_vlm.engine.rundir import prepare_run_dir, write_metrics
 from anatomy_vlm.engine.validate import predict_split, region_auroc
 from anatomy_vlm.model.config import HolisticRegionScoring, ModelKind
@@ -227,11 +229,22 @@ def _validate_and_keep(
 
 
 def train(
-    config: TrainConfig, *, data: Path, out: Path, progress: bool = True, extra: dict | None = None
+    config: TrainConfig,
+    *,
+    data: Path,
+    out: Path,
+    progress: bool = True,
+    extra: dict | None = None,
+    checkpoint_every: int = 0,
+    keep: int | None = 3,
+    resume: bool = False,
 ) -> Path:
     """Train ``config.model.kind`` on ``data`` into the run directory ``out``; returns ``out``.
 
     ``extra`` is stored in ``config.json`` (e.g. ``{"preset": ..., "overrides": [...]}``).
+    ``checkpoint_every``: every N steps save a resumable checkpoint in ``out/checkpoints``
+    (0: never), keeping the newest ``keep``. ``resume``: continue from the newest sound one
+    (same config; from scratch when there is none); without it, old checkpoints are discarded.
     """
     from anatomy_vlm.model.checkpoint import save_pretrained
 
@@ -254,6 +267,14 @@ def train(
     )
     order = torch.empty(0, dtype=torch.long)
     bar, t_train, images_seen = _bar(config.steps, progress), time.perf_counter(), 0
+    restored = resume_train_state(out, state, config=config.to_json()) if resume else None
+    if restored is not None:
+        order, images_seen = restored["order"], restored["images_seen"]
+        bar.update(state.step)
+        if progress:
+            _log(f"train: resumed from {restored['path']} (step {state.step})")
+    elif not resume:
+        discard_checkpoints(out)
     while state.step < config.steps:
         if len(order) < config.batch_size:
             order = torch.cat([order, torch.randperm(len(train_split), generator=generator)])
@@ -279,6 +300,9 @@ def train(
             val=f"{state.best_score:.3f}",
         )
         bar.update(1)
+        if checkpoint_every and state.step % checkpoint_every == 0:
+            loop = {"order": order, "images_seen": images_seen}
+            save_train_state(out, state, loop=loop, config=config.to_json(), keep=keep)
     bar.close()
     train_s = time.perf_counter() - t0
     model.load_state_dict(state.best_weights)
