@@ -81,7 +81,7 @@ def _prediction(prediction: dict) -> str:
 
 
 def _training(training: dict) -> str:
-    rows = [[name, info.get("kind", ""), str(info.get("steps", "")), _num(info.get("train_s"), 1),
+    rows = [[name, info.get("kind", ""), _num(info.get("steps"), 0), _num(info.get("train_s"), 1),
              _num(info.get("images_per_s"), 1)] for name, info in training.items()]
     return "<h2>Training</h2>" + _table(["model", "kind", "steps", "seconds", "images/s"], rows)
 

@@ -230,8 +230,19 @@ def predict_one(run_dir: Path, test_folder: Path, out: Path) -> dict:
 
 
 def machine_line() -> str:
-    cores = os.cpu_count()
-    return f"{platform.processor() or platform.machine()}, {cores} cores, Python {platform.python_version()}"
+    """CPU model, cores and Python (the GPU too when torch sees one)."""
+    import torch
+
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    line = f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
+    if torch.cuda.is_available():
+        line += f", {torch.cuda.get_device_name(0)}"
+    return line
 
 
 def write_json(path: Path, payload) -> None:
