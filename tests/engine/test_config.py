@@ -40,7 +40,7 @@ def test_overrides_parse_types_and_dotted_keys():
         "model.queries=inside", "model.knowledge=gnn",
         "loss_weights.focal=1",
         "lr=-1",
-        "label_completion=guess",
+        "label_completion=guess", "cache_images=false",
         "augment=maybe",
         "noequals",
     ],
