@@ -98,7 +98,7 @@ class TrainConfig:
             if int(getattr(self, name)) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.cache_images:
-            raise ConfigError("cache_images=false (streaming films from disk) is not implemented yet")
+            raise ConfigError("cache_images=false (streaming from disk) is not implemented yet")
         if self.image_size < 32:
             raise ConfigError(f"image_size must be >= 32, got {self.image_size}")
         if self.positive_weight <= 0 or self.completed_negative_weight < 0:
