@@ -22,6 +22,7 @@ from anatomy_vlm.engine.augment import augment_batch
 from anatomy_vlm.engine.checkpoint import discard_checkpoints
 from anatomy_vlm.engine.config import TrainConfig
 from anatomy_vlm.engine.data import SplitTensors, load_split, make_batch
+from anatomy_vlm.engine.guards import check_finite
 from anatomy_vlm.engine.labels import (
     complete_labels,
     descendant_matrix,
@@ -84,7 +85,11 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optim
 def train_step(
     state: TrainState, batch: dict, config: TrainConfig, device: str
 ) -> dict[str, float]:
-    """One optimiser step on ``batch`` (from :func:`make_batch`); returns the loss terms."""
+    """One optimiser step on ``batch`` (from :func:`make_batch`); returns the loss terms.
+
+    Raises :class:`~anatomy_vlm.engine.guards.NonFiniteLossError` (naming the step and the
+    term) before any weight changes when a loss term is NaN or infinite.
+    """
     state.model.train()
     images, boxes = batch["images"], batch["targets"]["boxes"]
     if config.augment:
@@ -96,6 +101,8 @@ def train_step(
         sentence_text=batch["sentence_text"].to(device),
     )
     terms = state.criterion(outputs, targets)
+    # before backward: a non-finite step never reaches the weights or the checkpoints
+    check_finite(terms, state.step + 1)
     state.optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
     if config.grad_clip > 0:
