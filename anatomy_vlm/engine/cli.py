@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def add_parser(
 
 def _main(args: argparse.Namespace) -> int:
     from anatomy_vlm.engine import apply_overrides, load_config_file, load_preset, train
+    from anatomy_vlm.engine.stop import TrainingInterrupted
 
     if args.model not in KINDS:
         raise ConfigError(f"--model {args.model!r}: expected one of {', '.join(KINDS)}")
@@ -90,7 +92,17 @@ def _main(args: argparse.Namespace) -> int:
         "config_file": str(args.config) if args.config else None,
         "overrides": list(args.overrides) + ([f"steps={args.steps}"] if args.steps else []),
     }
-    run_dir = train(
+    try:
+        run_dir = _train(train, config, args, extra)
+    except TrainingInterrupted as stopped:  # Ctrl-C: 130, SIGTERM: 143
+        print(f"anatomy-vlm: {stopped}", file=sys.stderr)
+        return stopped.exit_code
+    print(run_dir)
+    return 0
+
+
+def _train(train, config, args: argparse.Namespace, extra: dict):
+    return train(
         config,
         data=args.data,
         out=args.out,
@@ -101,5 +113,3 @@ def _main(args: argparse.Namespace) -> int:
         keep=args.keep,
         resume=args.resume,
     )
-    print(run_dir)
-    return 0

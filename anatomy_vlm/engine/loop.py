@@ -31,6 +31,7 @@ from anatomy_vlm.engine.labels import (
 )
 from anatomy_vlm.engine.resume import resume_train_state, save_train_state
 from anatomy_vlm.engine.rundir import prepare_run_dir, write_metrics
+from anatomy_vlm.engine.stop import TrainingInterrupted, stop_requests
 from anatomy_vlm.engine.validate import predict_split, region_auroc
 from anatomy_vlm.model.config import HolisticRegionScoring, ModelKind
 from anatomy_vlm.model.losses import AlignmentCriterion
@@ -235,6 +236,48 @@ def _validate_and_keep(
     return result
 
 
+def _loop(state, train_split, valid_split, config, device, out, *, order, images_seen, bar, t0,
+          stop, checkpoint_every, keep):
+    """Steps until ``config.steps``; returns the rest of the sample order and images seen."""
+    generator = state.generator
+    while state.step < config.steps:
+        if len(order) < config.batch_size:
+            order = torch.cat([order, torch.randperm(len(train_split), generator=generator)])
+        index, order = order[: config.batch_size], order[config.batch_size :]
+        tick = time.perf_counter()
+        terms = train_step(state, make_batch(train_split, index), config, device)
+        images_seen += len(index)
+        row = {
+            "step": state.step,
+            "lr": state.scheduler.get_last_lr()[0],
+            **terms,
+            "images_per_s": len(index) / (time.perf_counter() - tick),
+            "elapsed_s": time.perf_counter() - t0,
+        }
+        if state.step % config.val_every == 0 or state.step == config.steps:
+            result = _validate_and_keep(state, valid_split, config, device)
+            row.update(val_region_auroc=result["macro"], val_region_auroc_pooled=result["pooled"])
+            write_metrics(out, state.history + [row])
+        state.history.append(row)
+        bar.set_postfix(
+            loss=f"{terms['loss']:.3f}",
+            img_s=f"{row['images_per_s']:.0f}",
+            val=f"{state.best_score:.3f}",
+        )
+        bar.update(1)
+        loop, saved = {"order": order, "images_seen": images_seen}, None
+        if checkpoint_every and state.step % checkpoint_every == 0:
+            saved = save_train_state(out, state, loop=loop, config=config.to_json(), keep=keep)
+        signum = stop.pending()
+        if signum:  # Ctrl-C / SIGTERM: checkpoint this step (when checkpointing is on), stop
+            if checkpoint_every and saved is None:
+                saved = save_train_state(out, state, loop=loop, config=config.to_json(), keep=keep)
+            write_metrics(out, state.history)
+            bar.close()
+            raise TrainingInterrupted(signum, state.step, saved)
+    return order, images_seen
+
+
 def train(
     config: TrainConfig,
     *,
@@ -252,7 +295,16 @@ def train(
     ``checkpoint_every``: every N steps save a resumable checkpoint in ``out/checkpoints``
     (0: never), keeping the newest ``keep``. ``resume``: continue from the newest sound one
     (same config; from scratch when there is none); without it, old checkpoints are discarded.
+    SIGINT / SIGTERM: the current step finishes, is checkpointed (when ``checkpoint_every``)
+    and :class:`~anatomy_vlm.engine.stop.TrainingInterrupted` is raised (``exit_code`` 130/143).
     """
+    with stop_requests() as stop:  # from the start: a signal while loading stops after step 1
+        return _train(config, data=data, out=out, progress=progress, extra=extra,
+                      checkpoint_every=checkpoint_every, keep=keep, resume=resume, stop=stop)
+
+
+def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra: dict | None,
+           checkpoint_every: int, keep: int | None, resume: bool, stop) -> Path:
     from anatomy_vlm.model.checkpoint import save_pretrained
 
     out = prepare_run_dir(out)
@@ -282,34 +334,11 @@ def train(
             _log(f"train: resumed from {restored['path']} (step {state.step})")
     elif not resume:
         discard_checkpoints(out)
-    while state.step < config.steps:
-        if len(order) < config.batch_size:
-            order = torch.cat([order, torch.randperm(len(train_split), generator=generator)])
-        index, order = order[: config.batch_size], order[config.batch_size :]
-        tick = time.perf_counter()
-        terms = train_step(state, make_batch(train_split, index), config, device)
-        images_seen += len(index)
-        row = {
-            "step": state.step,
-            "lr": state.scheduler.get_last_lr()[0],
-            **terms,
-            "images_per_s": len(index) / (time.perf_counter() - tick),
-            "elapsed_s": time.perf_counter() - t0,
-        }
-        if state.step % config.val_every == 0 or state.step == config.steps:
-            result = _validate_and_keep(state, valid_split, config, device)
-            row.update(val_region_auroc=result["macro"], val_region_auroc_pooled=result["pooled"])
-            write_metrics(out, state.history + [row])
-        state.history.append(row)
-        bar.set_postfix(
-            loss=f"{terms['loss']:.3f}",
-            img_s=f"{row['images_per_s']:.0f}",
-            val=f"{state.best_score:.3f}",
-        )
-        bar.update(1)
-        if checkpoint_every and state.step % checkpoint_every == 0:
-            loop = {"order": order, "images_seen": images_seen}
-            save_train_state(out, state, loop=loop, config=config.to_json(), keep=keep)
+    order, images_seen = _loop(
+        state, train_split, valid_split, config, device, out,
+        order=order, images_seen=images_seen, bar=bar, t0=t0, stop=stop,
+        checkpoint_every=checkpoint_every, keep=keep,
+    )
     bar.close()
     train_s = time.perf_counter() - t0
     model.load_state_dict(state.best_weights)
