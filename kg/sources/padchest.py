@@ -1,6 +1,6 @@
 """PadChest labels CSV reader (``PADCHEST_chest_x_ray_images_labels_160K_01.02.19.csv.gz``).
 
-Pitfalls handled (reference dossier §3.1, §4.7):
+Pitfalls handled (docs/data_formats.md#padchest):
 
 - list columns are Python-literal strings; bare ``nan`` elements (13 rows) are dropped, and
   every term is stripped (labels inside differential-diagnosis runs carry a leading space);
