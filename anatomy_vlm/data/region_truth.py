@@ -1,7 +1,7 @@
 """Region truth: the one rule that says at which anatomical regions a radiologist would name a finding.
 
 The phantom's truth file, its scene graphs and its reports all call :func:`region_truth`, so the
-three never disagree. Rules (ARCHITECTURE.md, "Region truth"):
+three never disagree. Rules (docs/architecture.md#region-truth):
 
 - **Lung-tissue and pleural findings** (opacity, consolidation, nodule, mass, atelectasis, edema,
   effusion, pneumothorax) are positive at a region when the lesion covers at least
