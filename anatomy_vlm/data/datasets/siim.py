@@ -5,7 +5,7 @@ Files: ``train-rle.csv`` (also ``siim-pneumothorax-train-rle.csv[.gz]``) with he
 names are stripped; DICOMs ``<ImageId>.dcm`` anywhere under ``root`` (the archive nests them as
 ``dicom-images-train/<study>/<series>/<ImageId>.dcm``).
 
-RLE (KNOWLEDGE_SOURCES §4.5): space-separated (offset, length) pairs; the first offset is
+RLE (docs/data_formats.md#siim-acr-pneumothorax-rle): space-separated (offset, length) pairs; the first offset is
 absolute, each later one relative to the end of the previous run; positions index a 1024 x 1024
 grid column-major, so the decoded row-major array is transposed. ``-1`` = no pneumothorax.
 Several rows for one image are OR-ed into one mask. The mask (``masks["pneumothorax"]``) is
