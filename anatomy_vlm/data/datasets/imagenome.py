@@ -1,6 +1,6 @@
 """Chest ImaGenome scene graphs -> region boxes, region labels and grounded sentences.
 
-Scene graph (``<dicom_id>_SceneGraph.json``, KNOWLEDGE_SOURCES §1.3):
+Scene graph (``<dicom_id>_SceneGraph.json``, docs/data_formats.md#chest-imagenome-scene-graphs):
 
 - ``objects[]``: ``bbox_name`` and ``original_x1, original_y1, original_x2, original_y2``
   (pixels of the original image; ``x1..y2`` are the 224 frame and are not used). Region id =
