@@ -1,6 +1,6 @@
 """The typed sample every dataset loader returns, its batch collation and geometric transforms.
 
-Conventions (ARCHITECTURE.md, "Conventions every part shares"):
+Conventions (docs/architecture.md#conventions):
 
 - ``image``: ``[1, H, W]`` float32 in [0, 1], 0 = black (air), 1 = white (bone, metal), whatever
   the source's photometric interpretation.
