@@ -18,7 +18,7 @@ from kg.errors import UnknownTermError
 
 __all__ = ["IMAGENOME_VOCABULARY", "LabelMaps", "build_label_maps"]
 
-# Chest ImaGenome attribute vocabulary (KNOWLEDGE_SOURCES.md §1.3), category → labels.
+# Chest ImaGenome attribute vocabulary (docs/data_formats.md#attribute-vocabulary), category → labels.
 IMAGENOME_VOCABULARY: dict[str, tuple[str, ...]] = {
     "anatomicalfinding": (
         "lung opacity", "airspace opacity", "consolidation", "infiltration", "atelectasis",
