@@ -2,7 +2,7 @@
 
 Each region is kept as a window (row/column offset + a bool sub-mask) so boxes are cheap and a
 full [H, W] mask is built only when asked for (:class:`LazyMasks`). Zones follow
-RADIOGRAPH_FACTS.md: apical above the clavicle; upper down to the 2nd anterior rib end; mid
+docs/radiograph_facts.md#lung-zones: apical above the clavicle; upper down to the 2nd anterior rib end; mid
 2nd–4th; lower below the 4th (the upper zone includes the apical zone, as the boxes overlap).
 
 A region that the film does not show is left out, as Chest ImaGenome leaves out a region it
