@@ -1,6 +1,6 @@
 """Support devices: endotracheal tube, enteric (nasogastric) tube, central venous catheter and
 pacemaker. Metal and radio-opaque stripes are the brightest things on the film. Each device
-returns its mask and tip (x, y) in pixels; placements follow RADIOGRAPH_FACTS.md (ETT tip
+returns its mask and tip (x, y) in pixels; placements follow docs/radiograph_facts.md#support-devices (ETT tip
 3–7 cm above the carina; enteric tube midline, through the diaphragm, tip under the left dome;
 CVC tip at the cavoatrial junction / lower SVC; pacemaker left infraclavicular, leads to RA/RV).
 """
