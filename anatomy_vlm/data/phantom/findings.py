@@ -23,7 +23,7 @@ __all__ = [
     "expand",
 ]
 
-# Region truth kinds (ARCHITECTURE.md, "Region truth")
+# Region truth kinds (docs/architecture.md#region-truth)
 COVERAGE = "coverage"  # lesion covers >= 10% of a candidate region (or holds most of the lesion)
 FIXED = "fixed"  # whole-organ rule: always the candidate regions
 TIP = "tip"  # devices: the smallest candidate region holding the tip
