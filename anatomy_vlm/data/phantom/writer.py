@@ -1,4 +1,4 @@
-"""Files on disk in the MIMIC-CXR-JPG + Chest ImaGenome layout (BRIEF.md, ARCHITECTURE.md).
+"""Files on disk in the MIMIC-CXR-JPG + Chest ImaGenome layout (docs/architecture.md#phantom-dataset-on-disk).
 
 Per image (written by a worker): ``files/p1X/p1XXXXXXX/sNNNNNNNN/<dicom_id>.jpg``, the study
 report ``files/p1X/p1XXXXXXX/sNNNNNNNN.txt``, ``scene_graph/<dicom_id>_SceneGraph.json`` and
