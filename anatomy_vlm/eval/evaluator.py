@@ -8,7 +8,7 @@ scaled back to original-image pixels. Truth comes from ``phantom_truth.jsonl`` w
 has one, else from the dataset's own labels (:mod:`anatomy_vlm.eval.truth`); the one protocol
 (:func:`anatomy_vlm.eval.protocol.evaluate_scores`) scores it per domain.
 
-Writes ``OUT/metrics.json`` (schema ``anatomy-vlm-eval/1``, ARCHITECTURE.md) and
+Writes ``OUT/metrics.json`` (schema ``anatomy-vlm-eval/1``, docs/architecture.md#evaluation-output) and
 ``OUT/scores.npz`` (unicode id arrays, float32 scores; loads with ``allow_pickle=False``).
 """
 
