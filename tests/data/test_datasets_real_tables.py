@@ -1,5 +1,5 @@
 """Index parsers on the real label tables shipped in torchxrayvision's data folder (no images
-there, so only the index is checked): counts must match the reference dossier."""
+there, so only the index is checked): counts must match docs/data_formats.md#how-to-read-this-page."""
 
 from __future__ import annotations
 
