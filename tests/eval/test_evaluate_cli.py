@@ -1,5 +1,5 @@
 """``anatomy-vlm evaluate`` end to end on a tiny phantom: a ``prior`` run and a fake image model
-(registered in ``LOADERS`` for the test), metrics.json against the ARCHITECTURE schema,
+(registered in ``LOADERS`` for the test), metrics.json against the docs/architecture.md#evaluation-output schema,
 scores.npz without pickle, and bad input -> exit 2 with one line."""
 
 import json
