@@ -2,7 +2,7 @@
 
 The real vocabularies are read from torchxrayvision's data folder (``kg.paths.xrv_data_dir()``);
 torchxrayvision is a hard dependency, so those tests fail when it is absent. Chest ImaGenome is credentialed, so its
-attribute vocabulary is checked against the published list (KNOWLEDGE_SOURCES.md §1.3).
+attribute vocabulary is checked against the published list (docs/data_formats.md#attribute-vocabulary).
 """
 
 from __future__ import annotations
