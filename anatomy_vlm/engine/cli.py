@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -97,7 +98,8 @@ def _main(args: argparse.Namespace) -> int:
     except TrainingInterrupted as stopped:  # Ctrl-C: 130, SIGTERM: 143
         print(f"anatomy-vlm: {stopped}", file=sys.stderr)
         return stopped.exit_code
-    print(run_dir)
+    if os.environ.get("RANK", "0") == "0":  # torchrun: one line, from rank 0
+        print(run_dir)
     return 0
 
 

@@ -47,7 +47,10 @@ class TrainConfig:
         dataset: dataset loader name (``mimic`` reads the phantom too).
         region_set / finding_set: named sets.
         image_size: square input side in pixels.
-        batch_size / steps: images per step and optimiser steps.
+        batch_size / steps: images per optimiser step (the global batch, summed over torchrun
+            ranks and accumulated micro-batches) and optimiser steps.
+        accumulate: micro-batches per rank per optimiser step (gradient accumulation);
+            ``batch_size`` must split evenly into ``world_size * accumulate`` micro-batches.
         lr / weight_decay / warmup_steps / grad_clip: AdamW, linear warm-up then cosine decay to 0,
             gradient-norm clipping (0 disables).
         seed: everything random (init, sampling, augmentation).
@@ -70,6 +73,7 @@ class TrainConfig:
     finding_set: str = "core"
     image_size: int = 160
     batch_size: int = 32
+    accumulate: int = 1
     steps: int = 1000
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -90,7 +94,7 @@ class TrainConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        positive = ("image_size", "batch_size", "steps", "val_every", "val_limit")
+        positive = ("image_size", "batch_size", "accumulate", "steps", "val_every", "val_limit")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -99,6 +103,11 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.cache_images:
             raise ConfigError("cache_images=false (streaming from disk) is not implemented yet")
+        if self.batch_size % self.accumulate:
+            raise ConfigError(
+                f"batch_size {self.batch_size} does not split into accumulate={self.accumulate} "
+                "micro-batches"
+            )
         if self.image_size < 32:
             raise ConfigError(f"image_size must be >= 32, got {self.image_size}")
         if self.positive_weight <= 0 or self.completed_negative_weight < 0:

@@ -1,8 +1,23 @@
 """The training loop: a state object, a step function, validation-based checkpoint choice.
 
 No globals: everything a step needs is in :class:`TrainState` (model, optimiser, schedule, RNG,
-step), so resuming, DDP (wrap ``state.model``) and bf16 (autocast around :func:`train_step`) slot
-in without reshaping the loop.
+step), so resuming and bf16 (autocast around :func:`train_step`) slot in without reshaping it.
+
+Under ``torchrun`` (``engine.distributed``): gloo on CPU, NCCL on GPUs. Every rank loads the
+same cached splits and draws the same global sample order from the seed; optimiser step ``k``
+takes the same ``batch_size`` samples as a single process, rank ``r`` the share
+``index[r::world_size]`` (cut into ``accumulate`` micro-batches, all but the last in
+``no_sync()``). The forward pass runs through a DDP wrapper (``TrainState.forward_model``) while
+``TrainState.model`` stays the bare module, so checkpoints, validation and the saved run are the
+same at any world size. Rank 0 alone owns the run directory, validates, writes metrics, the
+progress bar and the run; checkpoints are saved collectively (rank 0 writes). Images are cached
+in memory, so no DataLoader workers run during training (nothing per rank to seed).
+
+The knowledge-fusion step retrieves with a FAISS flat index built, on every forward, from the
+current node embeddings. Those come from parameters DDP keeps identical on all ranks (the same
+seeded init, broadcast at wrap time, then the same all-reduced gradients and AdamW update), so
+every rank searches the same node index and a query retrieves the same rows on every rank
+(``tests/engine/test_ddp.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +27,7 @@ import math
 import os
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +38,17 @@ from anatomy_vlm.engine.augment import augment_batch
 from anatomy_vlm.engine.checkpoint import discard_checkpoints
 from anatomy_vlm.engine.config import TrainConfig
 from anatomy_vlm.engine.data import SplitTensors, load_split, make_batch
+from anatomy_vlm.engine.distributed import (
+    all_reduce_mean,
+    barrier,
+    cleanup,
+    get_rank,
+    get_world_size,
+    init_distributed,
+    is_distributed,
+    is_main,
+    plan_batches,
+)
 from anatomy_vlm.engine.guards import check_finite
 from anatomy_vlm.engine.labels import (
     complete_labels,
@@ -30,9 +57,11 @@ from anatomy_vlm.engine.labels import (
     region_sides,
 )
 from anatomy_vlm.engine.resume import resume_train_state, save_train_state
+from anatomy_vlm.engine.rng import derive_seed
 from anatomy_vlm.engine.rundir import prepare_run_dir, write_metrics
 from anatomy_vlm.engine.stop import TrainingInterrupted, stop_requests
 from anatomy_vlm.engine.validate import predict_split, region_auroc
+from anatomy_vlm.errors import ConfigError
 from anatomy_vlm.model.config import HolisticRegionScoring, ModelKind
 from anatomy_vlm.model.losses import AlignmentCriterion
 from anatomy_vlm.model.run import RUN_FORMAT
@@ -55,6 +84,11 @@ class TrainState:
     best_weights: dict | None = None
     best_scoring: str | None = None
     history: list[dict] = field(default_factory=list)
+    # under torchrun: the DDP wrapper used for the forward pass (``model`` stays the bare module,
+    # so state dicts, validation and checkpoints are the same at every world size), and a
+    # per-rank augmentation generator (``generator`` then only deals the sample order)
+    forward_model: torch.nn.Module | None = None
+    augment_generator: torch.Generator | None = None
 
 
 def cosine_with_warmup(optimizer, *, warmup: int, total: int):
@@ -84,19 +118,46 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optim
 
 
 def train_step(
-    state: TrainState, batch: dict, config: TrainConfig, device: str
+    state: TrainState, batches: dict | list[dict], config: TrainConfig, device: str
 ) -> dict[str, float]:
-    """One optimiser step on ``batch`` (from :func:`make_batch`); returns the loss terms.
+    """One optimiser step on ``batches`` (micro-batches from :func:`make_batch`, accumulated).
 
-    Raises :class:`~anatomy_vlm.engine.guards.NonFiniteLossError` (naming the step and the
-    term) before any weight changes when a loss term is NaN or infinite.
+    Returns the loss terms (the mean over micro-batches; under DDP the mean over ranks too).
+    Each micro-batch's loss is scaled by ``1 / len(batches)``; under DDP all but the last run in
+    ``no_sync()``, so gradients are all-reduced once per step. Raises
+    :class:`~anatomy_vlm.engine.guards.NonFiniteLossError` (naming the step and the term)
+    before any weight changes when a loss term is NaN or infinite.
     """
-    state.model.train()
+    micro = batches if isinstance(batches, list) else [batches]
+    model = state.forward_model or state.model
+    model.train()
+    state.optimizer.zero_grad(set_to_none=True)
+    totals: dict[str, float] = {}
+    for position, batch in enumerate(micro):
+        last = position == len(micro) - 1
+        with nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+            terms = _micro_step(state, model, batch, config, device)
+            (terms["loss"] / len(micro)).backward()
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + float(value.detach()) / len(micro)
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
+    state.optimizer.step()
+    state.scheduler.step()
+    state.step += 1
+    if is_distributed():  # for the log only: the gradients are already averaged by DDP
+        mean = all_reduce_mean(torch.tensor(list(totals.values()), dtype=torch.float64))
+        totals = dict(zip(totals, mean.tolist(), strict=True))
+    return totals
+
+
+def _micro_step(state: TrainState, model, batch: dict, config: TrainConfig, device: str) -> dict:
     images, boxes = batch["images"], batch["targets"]["boxes"]
     if config.augment:
-        images, boxes = augment_batch(images, boxes, generator=state.generator)
+        generator = state.augment_generator or state.generator
+        images, boxes = augment_batch(images, boxes, generator=generator)
     targets = {k: v.to(device) for k, v in {**batch["targets"], "boxes": boxes}.items()}
-    outputs = state.model(
+    outputs = model(
         images.to(device),
         report_text=batch["report_text"].to(device),
         sentence_text=batch["sentence_text"].to(device),
@@ -104,22 +165,13 @@ def train_step(
     terms = state.criterion(outputs, targets)
     # before backward: a non-finite step never reaches the weights or the checkpoints
     check_finite(terms, state.step + 1)
-    state.optimizer.zero_grad(set_to_none=True)
-    terms["loss"].backward()
-    if config.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(state.model.parameters(), config.grad_clip)
-    state.optimizer.step()
-    state.scheduler.step()
-    state.step += 1
-    return {k: float(v.detach()) for k, v in terms.items()}
+    return terms
 
 
 def _device(config: TrainConfig) -> str:
     if config.device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if config.device == "cuda" and not torch.cuda.is_available():
-        from anatomy_vlm.errors import ConfigError
-
         raise ConfigError("device=cuda but torch sees no GPU")
     return config.device
 
@@ -245,7 +297,11 @@ def _loop(state, train_split, valid_split, config, device, out, *, order, images
             order = torch.cat([order, torch.randperm(len(train_split), generator=generator)])
         index, order = order[: config.batch_size], order[config.batch_size :]
         tick = time.perf_counter()
-        terms = train_step(state, make_batch(train_split, index), config, device)
+        # rank r takes index[r::world] (the sampler's dealing rule): together the ranks see the
+        # single-process global batch; each rank's share is cut into ``accumulate`` micro-batches
+        mine = index[get_rank() :: get_world_size()]
+        micro = [make_batch(train_split, part) for part in mine.chunk(config.accumulate)]
+        terms = train_step(state, micro, config, device)
         images_seen += len(index)
         row = {
             "step": state.step,
@@ -254,7 +310,7 @@ def _loop(state, train_split, valid_split, config, device, out, *, order, images
             "images_per_s": len(index) / (time.perf_counter() - tick),
             "elapsed_s": time.perf_counter() - t0,
         }
-        if state.step % config.val_every == 0 or state.step == config.steps:
+        if is_main() and (state.step % config.val_every == 0 or state.step == config.steps):
             result = _validate_and_keep(state, valid_split, config, device)
             row.update(val_region_auroc=result["macro"], val_region_auroc_pooled=result["pooled"])
             write_metrics(out, state.history + [row])
@@ -272,7 +328,8 @@ def _loop(state, train_split, valid_split, config, device, out, *, order, images
         if signum:  # Ctrl-C / SIGTERM: checkpoint this step (when checkpointing is on), stop
             if checkpoint_every and saved is None:
                 saved = save_train_state(out, state, loop=loop, config=config.to_json(), keep=keep)
-            write_metrics(out, state.history)
+            if is_main():
+                write_metrics(out, state.history)
             bar.close()
             raise TrainingInterrupted(signum, state.step, saved)
     return order, images_seen
@@ -298,17 +355,42 @@ def train(
     SIGINT / SIGTERM: the current step finishes, is checkpointed (when ``checkpoint_every``)
     and :class:`~anatomy_vlm.engine.stop.TrainingInterrupted` is raised (``exit_code`` 130/143).
     """
-    with stop_requests() as stop:  # from the start: a signal while loading stops after step 1
-        return _train(config, data=data, out=out, progress=progress, extra=extra,
-                      checkpoint_every=checkpoint_every, keep=keep, resume=resume, stop=stop)
+    device = _device(config)
+    # torchrun: gloo when training on CPU, NCCL on GPUs; a no-op without WORLD_SIZE > 1
+    ranks = init_distributed(backend="gloo" if device == "cpu" else None)
+    try:
+        with stop_requests() as stop:  # from the start: a signal while loading stops after step 1
+            return _train(config, data=data, out=out, progress=progress and is_main(),
+                          extra=extra, checkpoint_every=checkpoint_every, keep=keep,
+                          resume=resume, stop=stop, ranks=ranks)
+    finally:
+        cleanup()
+
+
+def _wrap_ddp(model: torch.nn.Module, ranks, device: str) -> torch.nn.Module | None:
+    """The DDP wrapper for the forward pass under torchrun (None for a single process)."""
+    if ranks.world_size == 1:
+        return None
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [ranks.local_rank] if device.startswith("cuda") else None
+    # some parameters get no gradient in some configs (zero loss weights, holistic scoring)
+    return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
 
 
 def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra: dict | None,
-           checkpoint_every: int, keep: int | None, resume: bool, stop) -> Path:
+           checkpoint_every: int, keep: int | None, resume: bool, stop, ranks) -> Path:
     from anatomy_vlm.model.checkpoint import save_pretrained
 
-    out = prepare_run_dir(out)
+    plan = plan_batches(config.batch_size, ranks.world_size)  # ConfigError when it does not split
+    if plan.per_rank_batch % config.accumulate:
+        raise ConfigError(f"batch_size {config.batch_size} over {ranks.world_size} rank(s) does "
+                          f"not split into accumulate={config.accumulate} micro-batches")
+    out = prepare_run_dir(out) if is_main() else Path(out)  # rank 0 owns the run directory
+    barrier()
     device = _device(config)
+    if ranks.world_size > 1 and device != "cpu":
+        device = ranks.device
     if config.threads:
         torch.set_num_threads(config.threads)
     t0 = time.perf_counter()
@@ -323,7 +405,11 @@ def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra:
         optimizer=optimizer,
         scheduler=cosine_with_warmup(optimizer, warmup=config.warmup_steps, total=config.steps),
         generator=generator,
+        forward_model=_wrap_ddp(model, ranks, device),
     )
+    if ranks.world_size > 1:  # same order on every rank, its own augmentation draws
+        seed = derive_seed(config.seed, rank=ranks.rank, stream=1)
+        state.augment_generator = torch.Generator().manual_seed(seed)
     order = torch.empty(0, dtype=torch.long)
     bar, t_train, images_seen = _bar(config.steps, progress), time.perf_counter(), 0
     restored = resume_train_state(out, state, config=config.to_json()) if resume else None
@@ -332,8 +418,9 @@ def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra:
         bar.update(state.step)
         if progress:
             _log(f"train: resumed from {restored['path']} (step {state.step})")
-    elif not resume:
+    elif not resume and is_main():
         discard_checkpoints(out)
+    barrier()
     order, images_seen = _loop(
         state, train_split, valid_split, config, device, out,
         order=order, images_seen=images_seen, bar=bar, t0=t0, stop=stop,
@@ -341,6 +428,8 @@ def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra:
     )
     bar.close()
     train_s = time.perf_counter() - t0
+    if not is_main():
+        return out
     model.load_state_dict(state.best_weights)
     model_config = config.model
     if config.kind == ModelKind.HOLISTIC.value and state.best_scoring:
@@ -362,6 +451,7 @@ def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra:
             "value": state.best_score,
         },
         "images_seen": images_seen,
+        "world_size": ranks.world_size,
         "train_loop_s": round(time.perf_counter() - t_train, 2),
         **(extra or {}),
     }

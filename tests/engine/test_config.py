@@ -42,6 +42,7 @@ def test_overrides_parse_types_and_dotted_keys():
         "lr=-1",
         "label_completion=guess", "cache_images=false",
         "augment=maybe",
+        "accumulate=0", "accumulate=5",
         "noequals",
     ],
 )
