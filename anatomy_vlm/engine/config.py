@@ -64,6 +64,10 @@ class TrainConfig:
         train_limit: use at most this many training images (None: all).
         threads: torch CPU threads (0 leaves torch's default).
         device: ``cpu``, ``cuda`` or ``auto``.
+        bf16: bfloat16 autocast for the forward pass and loss on CUDA (CPU always runs fp32).
+        compile: wrap the forward model in ``torch.compile`` (off by default; the FAISS search
+            is a graph break).
+        tensorboard: also log to ``RUN_DIR/tensorboard`` (needs the ``tensorboard`` package).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -92,6 +96,9 @@ class TrainConfig:
     train_limit: int | None = None
     threads: int = 2
     device: str = "cpu"
+    bf16: bool = True
+    compile: bool = False
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         positive = ("image_size", "batch_size", "accumulate", "steps", "val_every", "val_limit")

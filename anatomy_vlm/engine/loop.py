@@ -60,6 +60,7 @@ from anatomy_vlm.engine.resume import resume_train_state, save_train_state
 from anatomy_vlm.engine.rng import derive_seed
 from anatomy_vlm.engine.rundir import prepare_run_dir, write_metrics
 from anatomy_vlm.engine.stop import TrainingInterrupted, stop_requests
+from anatomy_vlm.engine.tblog import log_row, open_writer, require_tensorboard
 from anatomy_vlm.engine.validate import predict_split, region_auroc
 from anatomy_vlm.errors import ConfigError
 from anatomy_vlm.model.config import HolisticRegionScoring, ModelKind
@@ -157,15 +158,23 @@ def _micro_step(state: TrainState, model, batch: dict, config: TrainConfig, devi
         generator = state.augment_generator or state.generator
         images, boxes = augment_batch(images, boxes, generator=generator)
     targets = {k: v.to(device) for k, v in {**batch["targets"], "boxes": boxes}.items()}
-    outputs = model(
-        images.to(device),
-        report_text=batch["report_text"].to(device),
-        sentence_text=batch["sentence_text"].to(device),
-    )
-    terms = state.criterion(outputs, targets)
+    with _autocast(config, device):
+        outputs = model(
+            images.to(device),
+            report_text=batch["report_text"].to(device),
+            sentence_text=batch["sentence_text"].to(device),
+        )
+        terms = state.criterion(outputs, targets)
     # before backward: a non-finite step never reaches the weights or the checkpoints
     check_finite(terms, state.step + 1)
     return terms
+
+
+def _autocast(config: TrainConfig, device: str):
+    """bf16 autocast on CUDA when ``config.bf16``; CPU runs stay fp32 (no context at all)."""
+    if config.bf16 and device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
 
 
 def _device(config: TrainConfig) -> str:
@@ -289,7 +298,7 @@ def _validate_and_keep(
 
 
 def _loop(state, train_split, valid_split, config, device, out, *, order, images_seen, bar, t0,
-          stop, checkpoint_every, keep):
+          stop, checkpoint_every, keep, writer=None):
     """Steps until ``config.steps``; returns the rest of the sample order and images seen."""
     generator = state.generator
     while state.step < config.steps:
@@ -315,6 +324,8 @@ def _loop(state, train_split, valid_split, config, device, out, *, order, images
             row.update(val_region_auroc=result["macro"], val_region_auroc_pooled=result["pooled"])
             write_metrics(out, state.history + [row])
         state.history.append(row)
+        if writer is not None:
+            log_row(writer, row)
         bar.set_postfix(
             loss=f"{terms['loss']:.3f}",
             img_s=f"{row['images_per_s']:.0f}",
@@ -382,6 +393,8 @@ def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra:
            checkpoint_every: int, keep: int | None, resume: bool, stop, ranks) -> Path:
     from anatomy_vlm.model.checkpoint import save_pretrained
 
+    if config.tensorboard:
+        require_tensorboard()  # before minutes of loading
     plan = plan_batches(config.batch_size, ranks.world_size)  # ConfigError when it does not split
     if plan.per_rank_batch % config.accumulate:
         raise ConfigError(f"batch_size {config.batch_size} over {ranks.world_size} rank(s) does "
@@ -407,6 +420,8 @@ def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra:
         generator=generator,
         forward_model=_wrap_ddp(model, ranks, device),
     )
+    if config.compile:
+        state.forward_model = torch.compile(state.forward_model or model)
     if ranks.world_size > 1:  # same order on every rank, its own augmentation draws
         seed = derive_seed(config.seed, rank=ranks.rank, stream=1)
         state.augment_generator = torch.Generator().manual_seed(seed)
@@ -421,11 +436,18 @@ def _train(config: TrainConfig, *, data: Path, out: Path, progress: bool, extra:
     elif not resume and is_main():
         discard_checkpoints(out)
     barrier()
-    order, images_seen = _loop(
-        state, train_split, valid_split, config, device, out,
-        order=order, images_seen=images_seen, bar=bar, t0=t0, stop=stop,
-        checkpoint_every=checkpoint_every, keep=keep,
-    )
+    writer = None
+    if config.tensorboard and is_main():
+        writer = open_writer(out, config=config.to_json(), kg_version=context.kg_version)
+    try:
+        order, images_seen = _loop(
+            state, train_split, valid_split, config, device, out,
+            order=order, images_seen=images_seen, bar=bar, t0=t0, stop=stop,
+            checkpoint_every=checkpoint_every, keep=keep, writer=writer,
+        )
+    finally:
+        if writer is not None:
+            writer.close()
     bar.close()
     train_s = time.perf_counter() - t0
     if not is_main():

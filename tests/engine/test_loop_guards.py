@@ -34,3 +34,31 @@ def test_an_infinite_loss_weight_is_caught_at_the_first_step(tiny_phantom, tiny_
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "step 1" in err[0] and "'loss'" in err[0], err
+
+
+def test_tensorboard_without_the_package_is_one_line_exit_2(tiny_phantom, tiny_config, tmp_path,
+                                                             monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(tiny_config), "--data", str(tiny_phantom), "--out", str(out),
+            "--quiet", "--set", "tensorboard=true"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tensorboard package" in err[0], err
+
+
+def test_tensorboard_logs_the_steps_config_and_kg_version(tiny_phantom, tiny_config, tmp_path):
+    import pytest
+
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    argv = ["train", "--config", str(tiny_config), "--data", str(tiny_phantom), "--out", str(out),
+            "--quiet", "--set", "tensorboard=true"]
+    assert main(argv) == 0
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"tensors": 0}).Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    assert {"config/text_summary", "kg_version/text_summary"} <= set(events.Tags()["tensors"])
