@@ -9,7 +9,10 @@ text cache). Masks and ``phantom_truth.jsonl`` are never read: the loader is ope
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,10 +68,45 @@ def _samples(dataset, workers: int):
     yield from loader
 
 
+# Splits already read in this process (the quickstart trains two models on the same data):
+# key -> SplitTensors; a hit returns a shallow copy, so per-run label completion never leaks.
+_READ: OrderedDict = OrderedDict()
+_READ_MAX = 4
+
+
+def _read_key(root, split, config, text_cache, limit) -> tuple | None:
+    """What a cached read depends on: the folder and its top-level files' sizes and mtimes,
+    the split, loader settings and the text model; None when the folder cannot be listed."""
+    try:
+        entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns)
+                         for e in os.scandir(root) if e.is_file(follow_symlinks=False))
+    except OSError:
+        return None
+    return (str(Path(root).resolve()), tuple(entries), split, config.dataset, config.region_set,
+            config.finding_set, config.image_size, limit, getattr(text_cache, "model_name", None))
+
+
 def load_split(
     root, *, split: str, config, text_cache, limit: int | None = None, progress=None
 ) -> SplitTensors:
-    """Read ``split`` of the dataset at ``root`` into :class:`SplitTensors` (no masks)."""
+    """Read ``split`` of the dataset at ``root`` into :class:`SplitTensors` (no masks).
+
+    A split read earlier in the same process with the same settings (and unchanged top-level
+    files: CSVs, split tables, marker) is reused instead of decoded again."""
+    key = _read_key(root, split, config, text_cache, limit)
+    if key is not None and key in _READ:
+        _READ.move_to_end(key)
+        return replace(_READ[key], labels=None, weights=None)
+    tensors = _read_split(root, split=split, config=config, text_cache=text_cache, limit=limit,
+                          progress=progress)
+    if key is not None:
+        _READ[key] = tensors
+        while len(_READ) > _READ_MAX:
+            _READ.popitem(last=False)
+    return replace(tensors)
+
+
+def _read_split(root, *, split, config, text_cache, limit, progress) -> SplitTensors:
     from anatomy_vlm.data.datasets import open_dataset
 
     dataset = open_dataset(
@@ -105,7 +143,9 @@ def load_split(
         n = len(fields["image_ids"])
         size = float(sample.width)
         fields["image_ids"].append(sample.image_id)
-        fields["images"].append((sample.image * 255).round().to(torch.uint8))
+        # numpy, not torch: one small op per film, where torch's thread pool costs more than the op
+        pixels = np.rint(sample.image.numpy() * 255.0).astype(np.uint8)
+        fields["images"].append(torch.from_numpy(pixels))
         fields["boxes"].append(sample.boxes / size)
         for key in ("region_labels", "region_uncertain", "image_labels", "image_uncertain"):
             fields[key].append(getattr(sample, key))
