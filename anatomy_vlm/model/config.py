@@ -67,6 +67,11 @@ class ModelConfig:
         text_model / text_dim: frozen sentence encoder and its width.
         init_temperature: initial τ of the concept score and contrastive losses.
         holistic_region_scoring: :class:`HolisticRegionScoring` value (holistic only).
+        query_init: ``kg`` (region queries seeded from the regions' KG node embeddings) or
+            ``random`` (learned queries from a random init: the no-KG-conditioning ablation).
+        fusion: knowledge fusion on (default) or off (region features skip the retrieval).
+        shuffle_knowledge: permute the KG node text rows once (seeded) so every node carries
+            another node's knowledge (ablation; default off).
     """
 
     kind: str = ModelKind.ANATOMY_VLM.value
@@ -84,6 +89,9 @@ class ModelConfig:
     text_dim: int = 384
     init_temperature: float = 0.07
     holistic_region_scoring: str = HolisticRegionScoring.PROMPT.value
+    query_init: str = "kg"
+    fusion: bool = True
+    shuffle_knowledge: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -112,6 +120,11 @@ class ModelConfig:
                 )
         if self.knowledge == KnowledgeSource.GNN.value:
             raise ConfigError("model.knowledge=gnn is not wired into the image model yet; use text")
+        if self.query_init not in ("kg", "random"):
+            raise ConfigError(f"model.query_init={self.query_init!r}: expected kg or random")
+        for name in ("fusion", "shuffle_knowledge"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"model.{name}={getattr(self, name)!r}: expected true or false")
         if self.roi_pool < 0:
             raise ConfigError(f"model.roi_pool must be >= 0, got {self.roi_pool}")
         for name in ("embed_dim", "decoder_layers", "decoder_heads", "fusion_top_k", "text_dim"):

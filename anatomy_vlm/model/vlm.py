@@ -36,7 +36,11 @@ class _ImageTextModel(nn.Module):
         self.config = config
         self.context_meta = context.meta()
         self.region_set, self.finding_set = context.region_set, context.finding_set
-        self.register_buffer("node_text", context.node_text.float().clone())
+        node_text = context.node_text.float().clone()
+        if config.shuffle_knowledge:  # ablation: every node gets another node's text
+            order = torch.randperm(len(node_text), generator=torch.Generator().manual_seed(0))
+            node_text = node_text[order]
+        self.register_buffer("node_text", node_text)
         self.register_buffer("region_rows", context.region_rows.clone())
         self.register_buffer("node_log_prior", context.node_prior.float().clamp(min=1e-6).log())
         self.register_buffer("finding_prior", context.finding_prior.float().clone())
@@ -111,6 +115,8 @@ class AnatomyVLM(_ImageTextModel):
         query_dim = self.backbone.width if self.tokens else dim
         self.to_query = nn.Linear(dim, query_dim)
         self.queries = AnatomyQueries(num_regions=regions, dim=query_dim)
+        if config.query_init == "random":  # ablation: queries not conditioned on the KG
+            self.random_queries = nn.Parameter(torch.randn(regions, query_dim) * 0.02)
         self.decoder = (
             None
             if self.tokens
@@ -133,7 +139,10 @@ class AnatomyVLM(_ImageTextModel):
         ``sentence_text`` ``[S, text_dim]`` frozen text embeddings (optional) → outputs (module
         docstring)."""
         nodes = self.nodes(self.node_text)  # [N, D], live
-        queries = self.queries(self.to_query(nodes[self.region_rows]), images.shape[0])
+        if self.config.query_init == "random":
+            queries = self.queries(self.random_queries, images.shape[0])
+        else:
+            queries = self.queries(self.to_query(nodes[self.region_rows]), images.shape[0])
         if self.tokens:
             _, global_feature, regions = self.backbone(images, queries)
         else:
@@ -142,7 +151,10 @@ class AnatomyVLM(_ImageTextModel):
         boxes = self.box_head(regions)
         if self.roi is not None:
             regions = regions + self.roi(feature_map, boxes)
-        fused, attention = self.fusion(regions, nodes, self.node_log_prior)
+        if self.config.fusion:
+            fused, attention = self.fusion(regions, nodes, self.node_log_prior)
+        else:  # ablation: no retrieval
+            fused, attention = regions, {}
         region_embedding = nn.functional.normalize(self.region_head(fused), dim=-1)
         outputs = {
             "image_embedding": nn.functional.normalize(self.image_head(global_feature), dim=-1),
