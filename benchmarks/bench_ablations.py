@@ -183,7 +183,8 @@ def run(args: argparse.Namespace) -> dict:
     metrics = evaluate(runs, [test_data], split="all", out=work / "eval", progress=False,
                        n_boot=args.n_boot, min_positives=args.min_positives)
     rows = _table(metrics, args.seeds)
-    setup = {"label": "SMOKE (pipeline check only)" if args.smoke else "Reduced size",
+    label = "SMOKE (pipeline check only)" if args.smoke else args.label
+    setup = {"label": label,
              "train_n": args.train_n, "test_n": args.test_n, "size": args.size,
              "steps": args.steps, "seeds": list(args.seeds), "n_boot": args.n_boot,
              "min_positives": args.min_positives, "variants": {k: v[1] for k, v in
@@ -215,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--min-positives", type=int, default=20)
+    parser.add_argument("--label", default="Reduced size (not the full-size ablation)",
+                        help="the size label at the head of the md table")
     parser.add_argument("--smoke", action="store_true",
                         help="2 steps at 64 px on 24-film phantoms (128 px), one seed, into --work")
     args = parser.parse_args(argv)
