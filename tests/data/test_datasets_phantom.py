@@ -139,3 +139,20 @@ def test_loader_applies_the_one_propagation_rule(phantom):
                 if parent in findings:
                     assert labels[r, findings.index(parent)] == 1, (findings[f], parent)
     assert checked > 0  # the phantom has zone-level positives whose lung must be positive
+
+
+def test_lesion_masks_are_evaluation_only_by_default(phantom):
+    """The phantom writes lesion masks beside the anatomy masks; a loader opened with its
+    defaults (what a training loop gets) hands over the anatomy only."""
+    root, truth = phantom
+    with_lesions = [d for d, r in truth.items() if r.get("findings")]
+    assert with_lesions and any((root / "masks" / d).glob("lesion_*.png") for d in with_lesions)
+    default = open_dataset("mimic", root)
+    opted_in = open_dataset("mimic", root, lesion_masks=True)
+    seen_lesion = False
+    for i in range(len(default)):
+        names = set(default[i].masks)
+        assert names and not any(n.startswith("lesion_") for n in names)
+        assert {"left_lung", "right_lung"} <= names
+        seen_lesion |= any(n.startswith("lesion_") for n in opted_in[i].masks)
+    assert seen_lesion

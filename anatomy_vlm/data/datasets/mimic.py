@@ -57,11 +57,19 @@ def study_folder(subject_id: str, study_id: str) -> Path:
     return Path("files") / f"p{subject_id[:2]}" / f"p{subject_id}" / f"s{study_id}"
 
 
+LESION_MASK_PREFIX = "lesion_"
+
+
 class MimicImaGenome(CXRDataset):
     """MIMIC-CXR-JPG + Chest ImaGenome. Keyword arguments as :class:`CXRDataset`, plus
     ``reports_root``, ``imagenome_root``, ``split_source`` (module docstring),
-    ``no_finding_negative`` (see :func:`chexpert_values`) and ``load_masks`` (default True;
-    False skips decoding ``masks/`` for speed)."""
+    ``no_finding_negative`` (see :func:`chexpert_values`), ``load_masks`` (default True;
+    False skips decoding ``masks/`` for speed) and ``lesion_masks`` (default False).
+
+    Lesion masks (the phantom's ``lesion_NN_<finding>.png``) are ground truth that real data
+    does not have: they are for evaluation only and are left out unless ``lesion_masks=True``,
+    so a training loop cannot receive them by default. Anatomy masks (lungs, heart) load as
+    before."""
 
     source = "mimic"
     OPTIONS = {
@@ -71,6 +79,7 @@ class MimicImaGenome(CXRDataset):
         "split_source": opt.choice("auto", "imagenome", "mimic"),
         "no_finding_negative": opt.boolean,
         "load_masks": opt.boolean,
+        "lesion_masks": opt.boolean,
     }
 
     def __init__(
@@ -82,8 +91,10 @@ class MimicImaGenome(CXRDataset):
         split_source: str = "auto",
         no_finding_negative: bool = False,
         load_masks: bool = True,
+        lesion_masks: bool = False,
         **kwargs,
     ) -> None:
+        self.lesion_masks = self.option("lesion_masks", lesion_masks)
         self.no_finding_negative = self.option("no_finding_negative", no_finding_negative)
         self.load_masks = self.option("load_masks", load_masks)
         self.reports_root = Path(self.option("reports_root", reports_root) or root)
@@ -264,6 +275,8 @@ class MimicImaGenome(CXRDataset):
 
         masks = {}
         for path in sorted(folder.glob("*.png")):
+            if path.stem.startswith(LESION_MASK_PREFIX) and not self.lesion_masks:
+                continue  # evaluation-only truth (see the class docstring)
             mask = read_mask(path)
             if mask.shape == shape:
                 masks[path.stem] = torch.from_numpy(mask)
