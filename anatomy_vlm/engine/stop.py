@@ -25,8 +25,13 @@ __all__ = ["TrainingInterrupted", "StopRequests", "stop_requests"]
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class TrainingInterrupted(Exception):
-    """Training stopped on a signal after ``step``; ``checkpoint`` is the saved entry or None."""
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped on a signal after ``step``; ``checkpoint`` is the saved entry or None.
+
+    A KeyboardInterrupt, so callers that do not know it (the quickstart, benchmarks) still end
+    quietly through ``anatomy-vlm``'s own Ctrl-C handling (exit 130); ``anatomy-vlm train``
+    reports it in one line with :attr:`exit_code` (130 for SIGINT, 143 for SIGTERM).
+    """
 
     def __init__(self, signum: int, step: int, checkpoint: Path | None) -> None:
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
