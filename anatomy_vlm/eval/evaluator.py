@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from anatomy_vlm.eval.truth import (
     phantom_targets,
     read_phantom_truth,
 )
+from anatomy_vlm.knowledge._io import atomic_write_bytes
 
 __all__ = ["SCHEMA", "SPLITS", "evaluate"]
 
@@ -115,7 +115,7 @@ def evaluate(
     }
     out.mkdir(parents=True, exist_ok=True)
     _write_scores(out / "scores.npz", truth, scores)
-    _atomic_write(out / "metrics.json", (json.dumps(metrics, indent=1) + "\n").encode("utf-8"))
+    atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=1) + "\n").encode("utf-8"))
     return metrics
 
 
@@ -338,13 +338,5 @@ def _write_scores(path: Path, truth: EvalTruth, scores: dict) -> None:
             arrays[f"{key}__{name}"] = value.astype(np.float32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

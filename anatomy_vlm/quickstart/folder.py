@@ -88,11 +88,9 @@ class OutputFolder:
         return tuple(entries)
 
     def _write_marker(self, entries: tuple[str, ...]) -> None:
-        marker = self.path / MARKER_NAME
-        tmp = marker.with_name(marker.name + ".tmp")
-        tmp.write_text(json.dumps({"format": MARKER_FORMAT, "entries": list(entries)}, indent=1) + "\n",
-                       encoding="utf-8")
-        os.replace(tmp, marker)
+        from anatomy_vlm.knowledge._io import atomic_write_json
+
+        atomic_write_json(self.path / MARKER_NAME, {"format": MARKER_FORMAT, "entries": list(entries)})
 
 
 def _plain_name(name: object) -> bool:

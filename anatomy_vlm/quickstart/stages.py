@@ -256,7 +256,7 @@ def _json_default(value):
 
 
 def write_text(path: Path, text: str) -> None:
-    """Atomic UTF-8 write (temp file + ``os.replace``)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Atomic UTF-8 write (the project's one atomic writer)."""
+    from anatomy_vlm.knowledge._io import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))
